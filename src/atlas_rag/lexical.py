@@ -1,0 +1,88 @@
+"""BM25 over chunks, with a tokenizer that keeps ATLAS and ATT&CK IDs whole."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+TOKEN_RE = re.compile(r"aml\.(?:ta|t|m|cs)\d{4}(?:\.\d{3})?|t[a]?\d{4}(?:\.\d{3})?|[a-z0-9]+")
+STOPWORDS = frozenset(
+    """a an and are as at be been by can could do does did for from has have how i if in into is
+    it its of on or our such that the their them then there these they this to was we were what
+    when where which who whom why will with would you your about any some may might me my
+    using use used via than other also more most only own so very s t""".split()
+)
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match plurals and common verb forms."""
+    if len(word) <= 3 or word[0].isdigit() or word.startswith("aml."):
+        return word
+    for suffix, replacement, minimum in (
+        ("ies", "y", 5), ("sses", "ss", 6), ("ing", "", 6), ("ed", "", 5),
+        ("es", "", 6), ("s", "", 4),
+    ):
+        if word.endswith(suffix) and len(word) >= minimum and not word.endswith(("ss", "us", "is")):
+            return word[: len(word) - len(suffix)] + replacement
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case stemmed terms without stopwords; IDs stay whole (``aml.t0051.001``)."""
+    tokens = []
+    for token in TOKEN_RE.findall(text.lower()):
+        if token in STOPWORDS:
+            continue
+        tokens.append(stem(token))
+        if token.startswith("aml.") and token.count(".") == 2:
+            tokens.append(token.rsplit(".", 1)[0])  # a sub-technique also names its parent
+    return tokens
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of documents."""
+
+    def __init__(self, documents: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.size = len(documents)
+        self.lengths = np.zeros(self.size, dtype=np.float32)
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for n, doc in enumerate(documents):
+            counts = Counter(tokenize(doc))
+            self.lengths[n] = sum(counts.values())
+            for term, tf in counts.items():
+                postings.setdefault(term, []).append((n, tf))
+        self.avg_length = float(self.lengths.mean()) if self.size else 0.0
+        self.postings = {
+            term: (np.array([d for d, _ in rows]), np.array([tf for _, tf in rows], dtype=np.float32))
+            for term, rows in postings.items()
+        }
+        self.idf = {
+            term: math.log(1 + (self.size - len(rows[0]) + 0.5) / (len(rows[0]) + 0.5))
+            for term, rows in self.postings.items()
+        }
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
+        self._norm = norm.astype(np.float32)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (zeros when nothing matches)."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        for term, qtf in Counter(tokenize(query)).items():
+            if term not in self.postings:
+                continue
+            docs, tf = self.postings[term]
+            scores[docs] += self.idf[term] * tf * (self.k1 + 1) / (tf + self._norm[docs]) * min(qtf, 3)
+        return scores
+
+    def top(self, query: str, k: int) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        if not scores.any():
+            return []
+        k = min(k, self.size)
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best])]
+        return [(int(i), float(scores[i])) for i in best if scores[i] > 0]

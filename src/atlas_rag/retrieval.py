@@ -1,0 +1,224 @@
+"""Hybrid retrieval: exact IDs and names first, then BM25 and dense results fused per object."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .catalog import Catalog, normalize_name
+from .errors import QueryError
+from .ids import find_attack_ids, find_ids
+from .lexical import BM25, tokenize
+from .records import TYPES, Record
+
+# Dense search returns (chunk position, cosine similarity) pairs.
+DenseSearch = Callable[[str, int], list[tuple[int, float]]]
+
+RRF_K = 30
+CANDIDATES = 150
+SNIPPET_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ATLAS object found for a query, with the text that matched."""
+
+    id: str
+    name: str
+    type: str
+    score: float
+    url: str
+    snippet: str
+    section: str = ""
+    matched_by: tuple[str, ...] = ()
+    tactics: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"{self.id}: {self.name}"
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """What retrieval keeps in memory of each stored chunk."""
+
+    id: str
+    page_id: str
+    kind: str
+    section: str
+    text: str
+    context: str
+    links: tuple[str, ...]
+
+
+class Retriever:
+    """Searches one index generation: its catalog, its chunks and their vectors."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        chunks: Sequence[ChunkRef],
+        dense: DenseSearch | None,
+        max_query_chars: int = 4000,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
+        self.catalog = catalog
+        self.chunks = list(chunks)
+        self.dense = dense
+        self.max_query_chars = max_query_chars
+        self.weights = weights
+        self.bm25 = BM25([f"{c.context} {c.text}" for c in self.chunks])
+
+    # ------------------------------------------------------------------ public
+
+    def check_query(self, query: str, limit: int | None = None) -> str:
+        """The query, cleaned; QueryError if it is empty or too long."""
+        if not isinstance(query, str):
+            raise QueryError("the query must be text")
+        limit = limit or self.max_query_chars
+        if len(query) > limit:
+            raise QueryError(
+                f"the query has {len(query):,} characters; the limit is {limit:,}",
+                "shorten it, or use `atlas-rag map` / rag.map_text() for long incident texts",
+            )
+        cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", query).strip()
+        if not cleaned or not re.search(r"\w", cleaned):
+            raise QueryError("the query is empty", "type a question, an ATLAS ID or a name")
+        return cleaned
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        types: Iterable[str] | None = None,
+        tactics: Iterable[str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best objects for ``query``, one hit per object, best first."""
+        query = self.check_query(query)
+        if k <= 0:
+            raise QueryError("k must be positive")
+        wanted_types = _check_types(types)
+        wanted_tactics = {t.upper() for t in tactics} if tactics else None
+        ranked = self.rank(query)
+        hits = []
+        for atlas_id, score, how, position in ranked:
+            record = self.catalog.records.get(atlas_id)
+            if record is None or not _keep(record, wanted_types, wanted_tactics):
+                continue
+            hits.append(self._hit(record, score, how, position, query))
+            if len(hits) == k:
+                break
+        return hits
+
+    def rank(self, query: str) -> list[tuple[str, float, tuple[str, ...], int | None]]:
+        """Every candidate object with its fused score and the signals that found it."""
+        exact = self._exact(query)
+        fused: dict[str, float] = {}
+        how: dict[str, list[str]] = {}
+        best_chunk: dict[str, int] = {}
+        signals = [("bm25", self._lexical(query), self.weights[0])]
+        if self.dense is not None:
+            signals.append(("dense", self.dense(query, CANDIDATES), self.weights[1]))
+        for label, chunk_scores, weight in signals:
+            per_page: dict[str, tuple[float, int]] = {}
+            for position, score in chunk_scores:
+                page = self.chunks[position].page_id
+                if page not in per_page or score > per_page[page][0]:
+                    per_page[page] = (score, position)
+            order = sorted(per_page.items(), key=lambda item: -item[1][0])
+            for rank, (page, (_, position)) in enumerate(order):
+                fused[page] = fused.get(page, 0.0) + weight / (RRF_K + rank + 1)
+                how.setdefault(page, []).append(label)
+                best_chunk.setdefault(page, position)
+        for n, atlas_id in enumerate(self.catalog.names_in(query)[:5]):
+            fused[atlas_id] = fused.get(atlas_id, 0.0) + 0.5 / (RRF_K + n + 1)
+            how.setdefault(atlas_id, []).append("name")
+        out: list[tuple[str, float, tuple[str, ...], int | None]] = []
+        for n, atlas_id in enumerate(exact):
+            out.append((atlas_id, 1.0 + 1.0 / (n + 1), ("exact",), best_chunk.get(atlas_id)))
+        top = max(fused.values(), default=1.0) or 1.0
+        for atlas_id, score in sorted(fused.items(), key=lambda item: -item[1]):
+            if atlas_id not in exact:
+                signals_used = tuple(dict.fromkeys(how[atlas_id]))
+                out.append((atlas_id, score / top * 0.99, signals_used, best_chunk.get(atlas_id)))
+        return out
+
+    # ------------------------------------------------------------------ signals
+
+    def _exact(self, query: str) -> list[str]:
+        """Objects the query names exactly: by ATLAS ID, ATT&CK ID, or its whole text as name."""
+        found = [i for i in find_ids(query) if i in self.catalog]
+        for attack_id in find_attack_ids(query):
+            found += self.catalog.by_attack(attack_id)
+        stripped = re.sub(
+            r"^(what|who|explain|describe|tell me about|show|define)( is| are| me)?( the)?\s+",
+            "",
+            query.strip().rstrip("?!. "),
+            flags=re.IGNORECASE,
+        )
+        for text in (query, stripped):
+            if normalize_name(text):
+                found += self.catalog.by_name(text)
+        return list(dict.fromkeys(found))
+
+    def _lexical(self, query: str) -> list[tuple[int, float]]:
+        return self.bm25.top(query, CANDIDATES)
+
+    # ------------------------------------------------------------------ hits
+
+    def _hit(
+        self, record: Record, score: float, how: tuple[str, ...], position: int | None, query: str
+    ) -> Hit:
+        if position is not None and self.chunks[position].kind != "title":
+            chunk = self.chunks[position]
+            text, section = chunk.text, chunk.section
+        else:
+            text, section = record.description, "Description"
+        return Hit(
+            id=record.id,
+            name=self.catalog.full_name(record),
+            type=record.type,
+            score=round(float(score), 4),
+            url=record.url,
+            snippet=best_sentence(text, query),
+            section=section,
+            matched_by=how,
+            tactics=record.tactics,
+        )
+
+
+def best_sentence(text: str, query: str, limit: int = SNIPPET_CHARS) -> str:
+    """The sentence of ``text`` sharing the most terms with ``query``, shortened to ``limit``."""
+    from .corpus import plain_text
+
+    text = plain_text(text)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 20]
+    if not sentences:
+        sentences = [text.strip()]
+    terms = set(tokenize(query))
+    best = max(sentences, key=lambda s: (len(terms & set(tokenize(s))), -sentences.index(s)))
+    best = re.sub(r"\s+", " ", best)
+    return best if len(best) <= limit else best[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _check_types(types: Iterable[str] | None) -> set[str] | None:
+    if types is None:
+        return None
+    wanted = {t.strip().lower() for t in ([types] if isinstance(types, str) else types) if t}
+    unknown = wanted - set(TYPES) - {"note"}
+    if unknown:
+        raise QueryError(
+            f"unknown type(s): {', '.join(sorted(unknown))}", f"use one of {', '.join(TYPES)}"
+        )
+    return wanted or None
+
+
+def _keep(record: Record, types: set[str] | None, tactics: set[str] | None) -> bool:
+    if types and record.type not in types:
+        return False
+    if tactics:
+        own = {record.id} if record.type == "tactic" else set(record.tactics)
+        if not own & tactics:
+            return False
+    return True

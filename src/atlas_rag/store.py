@@ -1,0 +1,348 @@
+"""Chroma storage of chunks and pages, in generations that are built aside and then published.
+
+Embedded mode keeps each generation in its own folder ``index/gen-*/`` and publishes it by
+rewriting ``index/CURRENT`` atomically. Server mode keeps each generation as a pair of
+collections on the Chroma server and publishes it by updating a pointer collection.
+Readers only ever open a published generation, so a build that dies leaves the previous
+index in service. Chroma computes no embeddings here: vectors always come from us.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from .errors import IndexLockedError, IndexNotBuiltError, StoreUnavailableError
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+POINTER = "CURRENT"
+BATCH = 1000
+KEEP_GENERATIONS = 3  # the published one and two before it, for readers still using them
+
+
+@dataclass
+class StoredChunks:
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict[str, Any]]
+    embeddings: np.ndarray | None
+
+
+def _chroma_settings() -> ChromaSettings:
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class Generation:
+    """One complete index: a chunks collection, a pages collection and a manifest."""
+
+    def __init__(self, name: str, client: Any, prefix: str) -> None:
+        self.name = name
+        self.client = client
+        self.chunks_name = f"{prefix}-{name}-chunks"
+        self.pages_name = f"{prefix}-{name}-pages"
+
+    def chunks(self, create: bool = False) -> Any:
+        if create:
+            return self.client.create_collection(
+                self.chunks_name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self.client.get_collection(self.chunks_name, embedding_function=None)
+
+    def pages(self, create: bool = False, manifest: dict[str, Any] | None = None) -> Any:
+        if create:
+            return self.client.create_collection(
+                self.pages_name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"manifest": json.dumps(manifest or {})},
+            )
+        return self.client.get_collection(self.pages_name, embedding_function=None)
+
+    def manifest(self) -> dict[str, Any]:
+        meta = self.pages().metadata or {}
+        return dict(json.loads(meta.get("manifest") or "{}"))
+
+    def set_manifest(self, manifest: dict[str, Any]) -> None:
+        self.pages().modify(metadata={"manifest": json.dumps(manifest)})
+
+    def read_chunks(self, with_embeddings: bool = False) -> StoredChunks:
+        include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
+        collection = self.chunks()
+        total = collection.count()
+        ids: list[str] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vectors: list[np.ndarray] = []
+        for offset in range(0, total, BATCH):
+            got = collection.get(include=include, limit=BATCH, offset=offset)
+            ids += got["ids"]
+            docs += got["documents"]
+            metas += [dict(m) for m in got["metadatas"]]
+            if with_embeddings:
+                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+        embeddings = np.vstack(vectors) if vectors else None
+        return StoredChunks(ids, docs, metas, embeddings)
+
+    def read_pages(self) -> list[dict[str, Any]]:
+        collection = self.pages()
+        out: list[dict[str, Any]] = []
+        for offset in range(0, collection.count(), BATCH):
+            got = collection.get(include=["documents"], limit=BATCH, offset=offset)
+            out += [json.loads(doc) for doc in got["documents"]]
+        return out
+
+    def add_pages(self, ids: list[str], documents: list[str], embeddings: np.ndarray) -> None:
+        collection = self.pages()
+        for start in range(0, len(ids), BATCH):
+            end = start + BATCH
+            collection.add(
+                ids=ids[start:end],
+                documents=documents[start:end],
+                embeddings=embeddings[start:end],
+            )
+
+    def vector_store(self) -> Any:
+        """This generation's chunks as a llama-index vector store."""
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.chunks())
+
+
+class Store:
+    """Where generations live: a folder (embedded Chroma) or a Chroma server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.index_dir = Path(settings.index_dir)
+        self.server = bool(settings.chroma_url)
+        self.prefix = settings.collection_prefix
+        self._server_client: Any = None
+
+    @property
+    def location(self) -> str:
+        return str(self.settings.chroma_url) if self.server else str(self.index_dir)
+
+    # ------------------------------------------------------------------ clients
+
+    def _client_for(self, name: str) -> Any:
+        if self.server:
+            return self._http_client()
+        path = self.index_dir / name / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+    def _http_client(self) -> Any:
+        if self._server_client is None:
+            url = urlparse(str(self.settings.chroma_url))
+            try:
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=_chroma_settings(),
+                )
+                client.heartbeat()
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            self._server_client = client
+        return self._server_client
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the Chroma server at {self.settings.chroma_url} is not reachable "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+            "start it (`chroma run --path DIR --host 127.0.0.1 --port 8000`) or unset "
+            "ATLAS_RAG_CHROMA_URL to use the embedded store",
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn connection failures of a Chroma server into StoreUnavailableError."""
+        if not self.server:
+            yield
+            return
+        try:
+            yield
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                self._server_client = None
+                raise self._unavailable(exc) from exc
+            raise
+
+    # ------------------------------------------------------------------ generations
+
+    def current_name(self) -> str | None:
+        if self.server:
+            with self.guard():
+                client = self._http_client()
+                try:
+                    pointer = client.get_collection(f"{self.prefix}-current", embedding_function=None)
+                except Exception as exc:
+                    if _is_connection_error(exc):
+                        raise
+                    return None
+                return str((pointer.metadata or {}).get("generation") or "") or None
+        try:
+            name = (self.index_dir / POINTER).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return name if name and (self.index_dir / name).is_dir() else None
+
+    def current(self) -> Generation:
+        name = self.current_name()
+        if name is None:
+            raise IndexNotBuiltError(
+                f"no index at {self.location}", "run `atlas-rag build` to build it"
+            )
+        with self.guard():
+            return Generation(name, self._client_for(name), self.prefix)
+
+    def new_generation(self) -> Generation:
+        name = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        with self.guard():
+            return Generation(name, self._client_for(name), self.prefix)
+
+    def publish(self, generation: Generation, manifest: dict[str, Any]) -> None:
+        """Make ``generation`` the one readers open; the swap is atomic."""
+        with self.guard():
+            if self.server:
+                client = self._http_client()
+                pointer = client.get_or_create_collection(
+                    f"{self.prefix}-current", embedding_function=None
+                )
+                history = json.loads((pointer.metadata or {}).get("history") or "[]")
+                history = [*history, generation.name][-KEEP_GENERATIONS:]
+                pointer.modify(
+                    metadata={"generation": generation.name, "history": json.dumps(history)}
+                )
+                return
+        (self.index_dir / generation.name / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True)
+        )
+        tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+        tmp.write_text(generation.name + "\n")
+        os.replace(tmp, self.index_dir / POINTER)
+
+    def discard(self, generation: Generation) -> None:
+        """Remove a generation that was never published (a failed build)."""
+        with self.guard():
+            if self.server:
+                for name in (generation.chunks_name, generation.pages_name):
+                    try:
+                        generation.client.delete_collection(name)
+                    except Exception:  # never created, or already gone
+                        pass
+                return
+        shutil.rmtree(self.index_dir / generation.name, ignore_errors=True)
+
+    def prune(self) -> list[str]:
+        """Delete old and abandoned generations, keeping the newest published ones."""
+        current = self.current_name()
+        removed: list[str] = []
+        if self.server:
+            with self.guard():
+                client = self._http_client()
+                pointer = client.get_or_create_collection(
+                    f"{self.prefix}-current", embedding_function=None
+                )
+                keep = set(json.loads((pointer.metadata or {}).get("history") or "[]"))
+                keep.add(current or "")
+                for collection in client.list_collections():
+                    name = getattr(collection, "name", str(collection))
+                    parts = name[len(self.prefix) + 1 :].rsplit("-", 1)
+                    if name.startswith(f"{self.prefix}-gen-") and parts[0] not in keep:
+                        client.delete_collection(name)
+                        removed.append(name)
+            return removed
+        generations = sorted(p.name for p in self.index_dir.glob("gen-*") if p.is_dir())
+        published = [g for g in generations if (self.index_dir / g / "manifest.json").is_file()]
+        keep = set(published[-KEEP_GENERATIONS:]) | {current or ""}
+        for name in generations:
+            if name not in keep:
+                shutil.rmtree(self.index_dir / name, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+    # ------------------------------------------------------------------ locking
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Only one build at a time per index; a second build fails at once with a clear error."""
+        import fcntl
+
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        path = self.index_dir / ".build.lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise IndexLockedError(
+                    f"another build of {self.location} is running ({holder})",
+                    "wait for it to finish, then run the build again if still needed",
+                ) from exc
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def query_chunks(
+    generation: Generation, vector_store: Any, embedding: Sequence[float], k: int
+) -> list[tuple[str, float, dict[str, Any], str]]:
+    """Nearest chunks through llama-index's Chroma store: (id, cosine, metadata, text)."""
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    result = vector_store.query(
+        VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k)
+    )
+    out = []
+    for node, similarity in zip(result.nodes, result.similarities or [], strict=False):
+        # Chroma reports distance d = 1 - cos; llama-index turns it into exp(-d).
+        cosine = 1.0 + float(np.log(max(similarity, 1e-12)))
+        out.append((node.node_id, cosine, dict(node.metadata), node.get_content()))
+    return out
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in _chain(exc)}
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    return bool(
+        names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError",
+                 "ConnectionError", "ConnectionRefusedError", "TimeoutException", "ReadError"}
+    ) or "could not connect" in text or "connection refused" in text
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen = 0
+    while exc is not None and seen < 10:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
