@@ -1,5 +1,6 @@
 """atlas-rag: retrieval and grounded answers over MITRE ATLAS, on your own machine."""
 
+from .answer import Answer
 from .api import AtlasRAG, build_index
 from .errors import (
     AtlasRagError,
@@ -18,6 +19,7 @@ from .retrieval import Hit
 from .settings import Settings
 
 __all__ = [
+    "Answer",
     "AtlasRAG",
     "AtlasRagError",
     "BuildReport",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer, GroundedAnswerer, stream_text
 from .catalog import Catalog
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .errors import IndexIncompatibleError
 from .indexer import BuildReport, build, manifest_problem
+from .mapping import map_text
 from .records import Record
 from .retrieval import ChunkRef, Hit, Retriever
 from .settings import Settings
@@ -162,3 +164,29 @@ class AtlasRAG:
     def get(self, atlas_id: str) -> Record:
         """The record of ``atlas_id`` (any letter case); UnknownIdError (a KeyError) if absent."""
         return self.catalog.get(atlas_id)
+
+    def map_text(self, text: str, k: int = 10) -> list[Hit]:
+        """Techniques shown in an incident write-up, each with the sentence that shows it."""
+        return map_text(self.retriever, text, k=k, max_chars=self.settings.max_input_chars)
+
+    def ask(self, question: str, history: Any = None) -> Answer:
+        """Answer a question, citing ATLAS IDs; ``history`` holds the earlier turns."""
+        answer: Answer | None = None
+        for event in self.stream(question, history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: Any = None) -> Iterator[str | Answer]:
+        """Answer text in pieces as it is produced; the last event is the full Answer."""
+        self.refresh()
+        grounded = GroundedAnswerer(self.catalog, self.retriever, self.settings.max_input_chars)
+        if self.settings.llm == "none":
+            answer = grounded.answer(question, history)
+            yield from stream_text(answer)
+            yield answer
+            return
+        from .llm import LLMAnswerer
+
+        yield from LLMAnswerer(self.settings, grounded).stream(question, history)

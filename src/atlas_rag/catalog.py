@@ -62,11 +62,17 @@ class Catalog:
         return [r for r in self.records.values() if r.type in types]
 
     def names_of(self, record: Record) -> list[str]:
-        """Names a user may call an object by; sub-techniques also as 'Parent: Name'."""
-        names = [record.name]
-        if record.parent and record.parent in self.records:
-            parent = self.records[record.parent].name
-            names += [f"{parent}: {record.name}", f"{record.name} {parent}"]
+        """Names a user may call an object by; sub-techniques also as 'Parent: Name'.
+
+        A sub-technique's own name counts alone only when it has several words: "Indirect"
+        or "Data" mean nothing without their parent.
+        """
+        if not (record.parent and record.parent in self.records):
+            return [record.name]
+        parent = self.records[record.parent].name
+        names = [f"{parent}: {record.name}", f"{record.name} {parent}"]
+        if len(record.name.split()) > 1:
+            names.insert(0, record.name)
         return names
 
     def full_name(self, record: Record) -> str:

@@ -11,10 +11,7 @@ import numpy as np
 
 TOKEN_RE = re.compile(r"aml\.(?:ta|t|m|cs)\d{4}(?:\.\d{3})?|t[a]?\d{4}(?:\.\d{3})?|[a-z0-9]+")
 STOPWORDS = frozenset(
-    """a an and are as at be been by can could do does did for from has have how i if in into is
-    it its of on or our such that the their them then there these they this to was we were what
-    when where which who whom why will with would you your about any some may might me my
-    using use used via than other also more most only own so very s t""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "by", "can", "could", "do", "does", "did", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "of", "on", "or", "our", "such", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "about", "any", "some", "may", "might", "me", "my", "using", "use", "used", "via", "than", "other", "also", "more", "most", "only", "own", "so", "very", "s", "t"]
 )
 
 

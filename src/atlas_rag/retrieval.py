@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from .records import TYPES, Record
 # Dense search returns (chunk position, cosine similarity) pairs.
 DenseSearch = Callable[[str, int], list[tuple[int, float]]]
 
-RRF_K = 30
+RRF_K = 10
+NAME_WEIGHT = 1.0
 CANDIDATES = 150
 SNIPPET_CHARS = 300
 
@@ -61,14 +63,25 @@ class Retriever:
         chunks: Sequence[ChunkRef],
         dense: DenseSearch | None,
         max_query_chars: int = 4000,
-        weights: tuple[float, float] = (1.0, 1.0),
+        weights: tuple[float, float, float] = (0.5, 1.0, 0.7),
     ) -> None:
         self.catalog = catalog
         self.chunks = list(chunks)
-        self.dense = dense
+        # Answering asks the same query several times (scope check, subject, ranking).
+        self.dense = functools.lru_cache(maxsize=512)(dense) if dense else None
         self.max_query_chars = max_query_chars
+        # Weights of the chunk BM25, page BM25 and dense rankings in the fusion.
         self.weights = weights
         self.bm25 = BM25([f"{c.context} {c.text}" for c in self.chunks])
+        # Whole pages as documents too: evidence spread over several chunks adds up.
+        by_page: dict[str, list[str]] = {}
+        for chunk in self.chunks:
+            by_page.setdefault(chunk.page_id, []).append(chunk.text)
+        self.page_ids = list(by_page)
+        self.page_bm25 = BM25([" ".join(texts) for texts in by_page.values()])
+        self._name_terms = {
+            r.id: set(tokenize(catalog.full_name(r))) for r in catalog if tokenize(r.name)
+        }
 
     # ------------------------------------------------------------------ public
 
@@ -111,28 +124,33 @@ class Retriever:
                 break
         return hits
 
+    def relevance(self, query: str) -> float:
+        """Cosine similarity of the query to its nearest chunk (0.0 without dense search)."""
+        if self.dense is None:
+            return 0.0
+        found = self.dense(query, CANDIDATES)
+        return max((score for _, score in found), default=0.0)
+
     def rank(self, query: str) -> list[tuple[str, float, tuple[str, ...], int | None]]:
         """Every candidate object with its fused score and the signals that found it."""
         exact = self._exact(query)
         fused: dict[str, float] = {}
         how: dict[str, list[str]] = {}
         best_chunk: dict[str, int] = {}
-        signals = [("bm25", self._lexical(query), self.weights[0])]
+        signals = [("bm25", self._best_per_page(self.bm25.top(query, CANDIDATES)), self.weights[0])]
+        page_scores = self.page_bm25.top(query, CANDIDATES)
+        signals.append(("bm25", [(self.page_ids[i], (s, -1)) for i, s in page_scores], self.weights[1]))
         if self.dense is not None:
-            signals.append(("dense", self.dense(query, CANDIDATES), self.weights[1]))
-        for label, chunk_scores, weight in signals:
-            per_page: dict[str, tuple[float, int]] = {}
-            for position, score in chunk_scores:
-                page = self.chunks[position].page_id
-                if page not in per_page or score > per_page[page][0]:
-                    per_page[page] = (score, position)
-            order = sorted(per_page.items(), key=lambda item: -item[1][0])
+            dense = self._best_per_page(self.dense(query, CANDIDATES))
+            signals.append(("dense", dense, self.weights[2]))
+        for label, order, weight in signals:
             for rank, (page, (_, position)) in enumerate(order):
                 fused[page] = fused.get(page, 0.0) + weight / (RRF_K + rank + 1)
                 how.setdefault(page, []).append(label)
-                best_chunk.setdefault(page, position)
-        for n, atlas_id in enumerate(self.catalog.names_in(query)[:5]):
-            fused[atlas_id] = fused.get(atlas_id, 0.0) + 0.5 / (RRF_K + n + 1)
+                if position >= 0:
+                    best_chunk.setdefault(page, position)
+        for n, (atlas_id, _) in enumerate(self.name_matches(query)[:5]):
+            fused[atlas_id] = fused.get(atlas_id, 0.0) + NAME_WEIGHT / (RRF_K + n + 1)
             how.setdefault(atlas_id, []).append("name")
         out: list[tuple[str, float, tuple[str, ...], int | None]] = []
         for n, atlas_id in enumerate(exact):
@@ -162,8 +180,30 @@ class Retriever:
                 found += self.catalog.by_name(text)
         return list(dict.fromkeys(found))
 
-    def _lexical(self, query: str) -> list[tuple[int, float]]:
-        return self.bm25.top(query, CANDIDATES)
+    def name_matches(self, query: str) -> list[tuple[str, float]]:
+        """Objects whose name shares most of its words with the query (Jaccard >= 0.5)."""
+        terms = set(tokenize(query))
+        if not terms:
+            return []
+        found = []
+        for atlas_id, name_terms in self._name_terms.items():
+            common = len(terms & name_terms)
+            if common:
+                jaccard = common / len(terms | name_terms)
+                if jaccard >= 0.5:
+                    found.append((atlas_id, jaccard))
+        return sorted(found, key=lambda item: -item[1])
+
+    def _best_per_page(
+        self, chunk_scores: list[tuple[int, float]]
+    ) -> list[tuple[str, tuple[float, int]]]:
+        """Pages ranked by their best chunk: (page, (score, chunk position))."""
+        per_page: dict[str, tuple[float, int]] = {}
+        for position, score in chunk_scores:
+            page = self.chunks[position].page_id
+            if page not in per_page or score > per_page[page][0]:
+                per_page[page] = (score, position)
+        return sorted(per_page.items(), key=lambda item: -item[1][0])
 
     # ------------------------------------------------------------------ hits
 

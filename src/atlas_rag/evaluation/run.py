@@ -1,0 +1,265 @@
+"""Run the retrieval evals: build indexes, score every system, write reports, check gates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api import AtlasRAG, default_embedder
+from ..catalog import Catalog
+from ..corpus import read_pages, write_corpus
+from ..errors import AtlasRagError
+from ..indexer import build
+from ..release import load_catalog
+from ..settings import Settings
+from ..store import Store
+from .metrics import bootstrap_ci, mean, score_all
+from .sets import (
+    FILE_SUITES,
+    Question,
+    case_study_folds,
+    file_questions,
+    id_questions,
+    name_questions,
+    procedure_questions,
+    without_case_studies,
+)
+from .systems import (
+    AtlasSystem,
+    BM25Baseline,
+    CachedEmbedder,
+    DenseBaseline,
+    LlamaIndexBaseline,
+    System,
+)
+
+logger = logging.getLogger(__name__)
+
+SUITES = ("id", "name", "concept", "mitigation", "case-study", "procedure")
+PRIMARY = {"id": "hit@1", "name": "hit@1"}  # every other category: hit@5
+FOLDS = 5
+
+
+@dataclass
+class EvalReport:
+    atlas_version: str
+    seconds: float = 0.0
+    # category -> system -> metric -> {"mean", "low", "high"}
+    results: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(g["passed"] for g in self.gates)
+
+
+def primary(category: str) -> str:
+    return PRIMARY.get(category, "hit@5")
+
+
+def evaluate(
+    settings: Settings,
+    evals_dir: Path,
+    suites: Sequence[str] = SUITES,
+    baselines: bool = True,
+    folds: int = FOLDS,
+    work_dir: Path | None = None,
+) -> EvalReport:
+    """Score atlas-rag (and baselines) on the chosen suites; indexes are built in ``work_dir``."""
+    started = time.perf_counter()
+    catalog = load_catalog(settings)
+    embedder = CachedEmbedder(default_embedder(settings))
+    report = EvalReport(atlas_version=catalog.version)
+    scores: dict[str, dict[str, list[dict[str, float]]]] = {}
+
+    with tempfile.TemporaryDirectory(prefix="atlas-rag-eval-", dir=work_dir) as tmp:
+        workspace = Path(tmp)
+        plain = [s for s in suites if s != "procedure"]
+        if plain:
+            rag, pages = _build(catalog, workspace / "full", settings, embedder)
+            systems = _systems(rag, pages, embedder, baselines)
+            questions: list[Question] = []
+            for suite in plain:
+                if suite == "id":
+                    questions += id_questions(catalog)
+                elif suite == "name":
+                    questions += name_questions(catalog)
+                else:
+                    questions += file_questions(evals_dir, suite)
+            _score(questions, systems, scores, report)
+        if "procedure" in suites:
+            groups = case_study_folds(catalog, folds)
+            steps = procedure_questions(catalog, groups)
+            for n, group in enumerate(groups):
+                held_out = without_case_studies(catalog, set(group))
+                rag, pages = _build(held_out, workspace / f"fold-{n}", settings, embedder)
+                _check_held_out(rag, group)
+                systems = _systems(rag, pages, embedder, baselines)
+                _score([q for q in steps if q.fold == n], systems, scores, report)
+                logger.info("fold %d/%d scored (%d case studies held out)", n + 1, folds, len(group))
+
+    for category, by_system in scores.items():
+        report.results[category] = {}
+        for system, rows in by_system.items():
+            report.results[category][system] = {}
+            for metric in rows[0]:
+                values = [row[metric] for row in rows]
+                low, high = bootstrap_ci(values)
+                report.results[category][system][metric] = {
+                    "mean": mean(values), "low": low, "high": high,
+                }
+    report.seconds = time.perf_counter() - started
+    logger.info("embedded %d distinct texts", embedder.computed)
+    return report
+
+
+def _build(
+    catalog: Catalog, where: Path, settings: Settings, embedder: CachedEmbedder
+) -> tuple[AtlasRAG, list[Any]]:
+    local = dataclasses.replace(
+        settings, corpus_dir=where / "corpus", index_dir=where / "index", chroma_url=None
+    )
+    write_corpus(catalog, local.corpus_dir)
+    build(local, embedder, render=False, progress=False)
+    rag = AtlasRAG(local, embedder, Store(local))
+    return rag, read_pages(local.corpus_dir).pages
+
+
+def _check_held_out(rag: AtlasRAG, held_out: list[str]) -> None:
+    """The fold's case studies, and their steps on technique pages, must be absent."""
+    leaked = [cs for cs in held_out if cs in rag.catalog]
+    for chunk in rag.retriever.chunks:
+        leaked += [cs for cs in held_out if cs in chunk.links]
+    if leaked:
+        raise AtlasRagError(f"held-out case studies leaked into the fold index: {sorted(set(leaked))}")
+
+
+def _systems(rag: AtlasRAG, pages: list[Any], embedder: CachedEmbedder, baselines: bool) -> list[System]:
+    systems: list[System] = [AtlasSystem(rag)]
+    if baselines:
+        systems += [BM25Baseline(rag), DenseBaseline(rag), LlamaIndexBaseline(rag, pages, embedder)]
+    return systems
+
+
+def _score(
+    questions: list[Question],
+    systems: list[System],
+    scores: dict[str, dict[str, list[dict[str, float]]]],
+    report: EvalReport,
+) -> None:
+    for question in questions:
+        for system in systems:
+            ranked = system.rank(question)
+            row = score_all(ranked, set(question.expected))
+            scores.setdefault(question.category, {}).setdefault(system.name, []).append(row)
+            if question.lenient:
+                lenient = score_all(ranked, set(question.lenient))
+                scores.setdefault(f"{question.category} (or parent)", {}).setdefault(
+                    system.name, []
+                ).append(lenient)
+            if system.name == "atlas-rag":
+                report.counts[question.category] = report.counts.get(question.category, 0) + 1
+                if row[primary(question.category)] < 1.0:
+                    report.failures.setdefault(question.category, []).append(
+                        {"id": question.id, "query": question.query[:200],
+                         "expected": sorted(question.expected), "got": ranked[:5]}
+                    )
+
+
+def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
+    """Fill ``report.gates`` from the thresholds file."""
+    for gate in thresholds.get("gates", []):
+        category, metric, minimum = gate["category"], gate["metric"], float(gate["min"])
+        value = report.results.get(category, {}).get("atlas-rag", {}).get(metric, {}).get("mean")
+        if value is None:
+            continue
+        report.gates.append({"gate": f"{category} {metric} >= {minimum:.2f}", "value": value,
+                             "passed": value >= minimum - 1e-9})
+    if thresholds.get("beat_baselines"):
+        for category, by_system in report.results.items():
+            metric = primary(category.split(" (")[0])
+            ours = by_system.get("atlas-rag", {}).get(metric, {}).get("mean")
+            for system, values in by_system.items():
+                if system == "atlas-rag" or ours is None:
+                    continue
+                theirs = values[metric]["mean"]
+                report.gates.append({"gate": f"{category} {metric}: atlas-rag >= {system}",
+                                     "value": ours - theirs, "passed": ours >= theirs - 1e-9})
+
+
+def render_markdown(report: EvalReport) -> str:
+    systems = ["atlas-rag", "bm25", "dense", "llama-index"]
+    present = [s for s in systems if any(s in r for r in report.results.values())]
+    lines = [
+        f"# Retrieval eval, ATLAS {report.atlas_version}",
+        "",
+        "Mean with 95% bootstrap interval. Primary metric: hit@1 for `id` and `name`, hit@5 "
+        "otherwise. `procedure` is held out: each fold's case studies are removed from the index "
+        "(pages and the steps on technique pages) before their steps are asked.",
+        "",
+        "| category | n | metric | " + " | ".join(present) + " |",
+        "|---|---|---|" + "---|" * len(present),
+    ]
+    for category, by_system in report.results.items():
+        base = category.split(" (")[0]
+        for metric in (primary(base), "mrr"):
+            cells = []
+            for system in present:
+                v = by_system.get(system, {}).get(metric)
+                cells.append(f"{v['mean']:.3f} [{v['low']:.3f}–{v['high']:.3f}]" if v else "–")
+            lines.append(
+                f"| {category} | {report.counts.get(base, 0)} | {metric} | " + " | ".join(cells) + " |"
+            )
+    lines += ["", "## atlas-rag, every metric", "",
+              "| category | hit@1 | hit@5 | recall@10 | MRR | nDCG@10 |", "|---|---|---|---|---|---|"]
+    for category, by_system in report.results.items():
+        m = by_system.get("atlas-rag", {})
+        if m:
+            lines.append(
+                f"| {category} | " + " | ".join(
+                    f"{m[k]['mean']:.3f}" for k in ("hit@1", "hit@5", "recall@10", "mrr", "ndcg@10")
+                ) + " |"
+            )
+    if report.gates:
+        lines += ["", "## Gates", ""]
+        lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} ({g['value']:.3f})"
+                  for g in report.gates]
+    lines += ["", f"Run time: {report.seconds:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def main(suite: str, out: Path, settings: Settings, baselines: bool = True,
+         evals_dir: Path = Path("evals")) -> int:
+    """The ``atlas-rag eval`` command: returns 1 when a gate is missed."""
+    logging.getLogger("atlas_rag").setLevel(logging.INFO)
+    suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
+    unknown = set(suites) - set(SUITES)
+    if unknown:
+        raise AtlasRagError(f"unknown suite(s) {sorted(unknown)}", f"use all or {', '.join(SUITES)}")
+    report = evaluate(settings, evals_dir, suites, baselines)
+    thresholds_path = evals_dir / "thresholds.json"
+    if thresholds_path.is_file():
+        check_gates(report, json.loads(thresholds_path.read_text()))
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(report)
+    (out / "eval.md").write_text(markdown)
+    (out / "eval.json").write_text(json.dumps(report.__dict__, indent=2, default=str))
+    print(markdown)
+    missed = [g["gate"] for g in report.gates if not g["passed"]]
+    if missed:
+        print("Eval gates missed:\n" + "\n".join(f"  - {g}" for g in missed), file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["FILE_SUITES", "SUITES", "EvalReport", "evaluate", "main"]
