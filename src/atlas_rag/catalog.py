@@ -45,6 +45,8 @@ class Catalog:
     def get(self, atlas_id: str) -> Record:
         """The record of an ID in any letter case; UnknownIdError when the release lacks it."""
         canonical = normalize_id(atlas_id) if isinstance(atlas_id, str) else None
+        if canonical is None and isinstance(atlas_id, str) and atlas_id.strip() in self.records:
+            return self.records[atlas_id.strip()]  # a team's own note with its own ID
         if canonical is None:
             raise UnknownIdError(
                 f"{atlas_id!r} is not an ATLAS ID",

@@ -128,7 +128,10 @@ def _windows(section: Section) -> list[str]:
         size = len(sentence.split())
         if current and sum(len(s.split()) for s in current) + size > MAX_WORDS:
             out.append(" ".join(current))
-            current = current[-1:] if len(current[-1].split()) < MAX_WORDS // 3 else []
+            # Carry the last short sentence over for context, if the window still fits.
+            last = current[-1]
+            fits = len(last.split()) < MAX_WORDS // 3 and len(last.split()) + size <= MAX_WORDS
+            current = [last] if fits else []
         if size > MAX_WORDS:  # one very long sentence: cut by words
             tokens = sentence.split()
             for i in range(0, len(tokens), MAX_WORDS):

@@ -232,7 +232,7 @@ def read_page(path: Path) -> Page:
     try:
         if path.stat().st_size > MAX_PAGE_BYTES:
             raise CorpusError(f"page is larger than {MAX_PAGE_BYTES} bytes")
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:

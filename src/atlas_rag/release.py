@@ -254,11 +254,16 @@ def parse_release(data: Any, origin: str = "<release>") -> Catalog:
                     _append_once(techs_of_mit.setdefault(atlas_id, []), tid)
                     _append_once(mit_of.setdefault(tid, []), atlas_id)
                     use = str(entry.get("use") or "").strip()
-                    uses[(atlas_id, tid)] = use
+                    earlier = uses.get((atlas_id, tid))
+                    # A mitigation may list a technique twice, each time with its own advice.
+                    uses[(atlas_id, tid)] = f"{earlier}\n\n{use}" if earlier and use else earlier or use
         elif kind == "case-study":
             for n, step in enumerate(item["procedure"], start=1):
                 if not isinstance(step, dict):
                     problems.append(f"{atlas_id} step {n} is not a mapping")
+                    continue
+                if not isinstance(step.get("description"), str) or not step["description"].strip():
+                    problems.append(f"{atlas_id} step {n} has no description")
                     continue
                 tid = ref(f"{atlas_id} step {n}", step.get("technique"), ("technique",))
                 tac = ref(f"{atlas_id} step {n}", step.get("tactic"), ("tactic",))

@@ -106,9 +106,12 @@ class Settings:
                 f"chroma_url must start with http:// or https://, got {self.chroma_url!r}",
                 "set ATLAS_RAG_CHROMA_URL=http://host:port",
             )
-        for name in ("embed_batch_size", "max_query_chars", "max_input_chars", "port"):
+        for name in ("embed_batch_size", "max_query_chars", "max_input_chars", "port",
+                     "queue_size", "concurrency"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
+        if self.port > 65535:
+            raise SettingsError(f"port {self.port} is not a TCP port", "use 1-65535")
 
     @staticmethod
     def describe() -> list[tuple[str, str, str]]:
@@ -126,7 +129,12 @@ def _convert(f: dataclasses.Field[Any], raw: Any) -> Any:
         if "bool" in kind:
             if isinstance(raw, bool):
                 return raw
-            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+            word = str(raw).strip().lower()
+            if word in {"1", "true", "yes", "on"}:
+                return True
+            if word in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(word)
         if "int" in kind:
             return int(raw)
         if "float" in kind:

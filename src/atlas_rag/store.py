@@ -9,6 +9,7 @@ index in service. Chroma computes no embeddings here: vectors always come from u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -248,10 +249,8 @@ class Store:
         with self.guard():
             if self.server:
                 for name in (generation.chunks_name, generation.pages_name):
-                    try:
+                    with contextlib.suppress(Exception):  # never created, or already gone
                         generation.client.delete_collection(name)
-                    except Exception:  # never created, or already gone
-                        pass
                 return
         shutil.rmtree(self.index_dir / generation.name, ignore_errors=True)
 
@@ -275,7 +274,11 @@ class Store:
                         removed.append(name)
             return removed
         generations = sorted(p.name for p in self.index_dir.glob("gen-*") if p.is_dir())
-        published = [g for g in generations if (self.index_dir / g / "manifest.json").is_file()]
+        # Publication order: a generation's manifest is written just before it is published.
+        published = sorted(
+            (g for g in generations if (self.index_dir / g / "manifest.json").is_file()),
+            key=lambda g: (self.index_dir / g / "manifest.json").stat().st_mtime_ns,
+        )
         keep = set(published[-KEEP_GENERATIONS:]) | {current or ""}
         for name in generations:
             if name not in keep:

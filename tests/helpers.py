@@ -1,0 +1,125 @@
+"""Test helpers: the fictional mini release, a deterministic fake embedder, settings and builds."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from atlas_rag import BuildReport, Settings, build_index
+
+TESTS_DIR = Path(__file__).resolve().parent
+FIXTURE_RELEASE = TESTS_DIR / "fixtures" / "mini-atlas.yaml"
+
+# What the fixture release holds, written out by hand (not computed by the code under test).
+FIXTURE_TACTICS = ("AML.TA0901", "AML.TA0902", "AML.TA0903")
+FIXTURE_TECHNIQUES = ("AML.T0901", "AML.T0902", "AML.T0903", "AML.T0904")
+FIXTURE_SUBTECHNIQUES = ("AML.T0901.001", "AML.T0901.002", "AML.T0902.001")
+FIXTURE_MITIGATIONS = ("AML.M0901", "AML.M0902", "AML.M0903")
+FIXTURE_CASE_STUDIES = ("AML.CS0901", "AML.CS0902")
+FIXTURE_IDS = (
+    FIXTURE_TACTICS
+    + FIXTURE_TECHNIQUES
+    + FIXTURE_SUBTECHNIQUES
+    + FIXTURE_MITIGATIONS
+    + FIXTURE_CASE_STUDIES
+)
+FIXTURE_NAMES = {
+    "AML.TA0901": "Orchard Surveying",
+    "AML.TA0902": "Seedbank Tampering",
+    "AML.TA0903": "Harvest Siphoning",
+    "AML.T0901": "Lighthouse Beacon Probing",
+    "AML.T0901.001": "Foghorn Echo Mapping",
+    "AML.T0901.002": "Tidal Chart Scraping",
+    "AML.T0902": "Seedbank Poisoning",
+    "AML.T0902.001": "Grafted Label Swapping",
+    "AML.T0903": "Weathervane Model Cloning",
+    "AML.T0904": "Silo Ledger Leakage",
+    "AML.M0901": "Beacon Throttling",
+    "AML.M0902": "Seedbank Provenance Sealing",
+    "AML.M0903": "Ledger Vault Encryption",
+    "AML.CS0901": "Operation Copper Kestrel",
+    "AML.CS0902": "Glasshouse Cartographer Incident",
+}
+
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+class FakeEmbedder:
+    """A deterministic stand-in for the sentence-transformers model.
+
+    A text's vector is its normalised bag of lower-case words, each word hashed (crc32, stable
+    across processes) to one signed coordinate. Texts sharing words are similar; texts with
+    different words are not. ``calls`` and ``embedded`` count what it was asked to embed.
+    """
+
+    def __init__(self, name: str = "fake-embedder", dimension: int = 64) -> None:
+        self.name = name
+        self.dimension = dimension
+        self.calls = 0
+        self.embedded = 0
+
+    def vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        for word in _WORD_RE.findall(text.lower()):
+            h = zlib.crc32(word.encode("utf-8"))
+            vec[h % self.dimension] += 1.0 if (h >> 16) & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:  # no words (or words that cancel out): a fixed unit vector
+            vec[:] = 0.0
+            vec[0] = 1.0
+            return vec
+        return vec / norm
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        self.embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self.vector(t) for t in texts]).astype(np.float32)
+
+
+def make_settings(root: Path, **overrides: object) -> Settings:
+    """Settings for an index under ``root``, never reading the real environment."""
+    values: dict[str, object] = {
+        "index_dir": root / "index",
+        "corpus_dir": root / "corpus",
+        "cache_dir": root / "cache",
+        "offline": True,
+    }
+    values.update(overrides)
+    return Settings.from_env(env={}, **values)
+
+
+@dataclass
+class BuiltIndex:
+    root: Path
+    settings: Settings
+    report: BuildReport
+    embedder: FakeEmbedder
+
+    @property
+    def corpus_dir(self) -> Path:
+        return Path(self.settings.corpus_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.settings.index_dir)
+
+
+def build_fixture(
+    root: Path, embedder: FakeEmbedder | None = None, **overrides: object
+) -> BuiltIndex:
+    settings = make_settings(root, **overrides)
+    embedder = embedder or FakeEmbedder()
+    report = build_index(
+        FIXTURE_RELEASE,
+        settings.corpus_dir,
+        settings.index_dir,
+        settings=settings,
+        embedder=embedder,
+    )
+    return BuiltIndex(root, settings, report, embedder)

@@ -1,0 +1,81 @@
+"""The BM25 tokenizer keeps IDs whole; BM25 ranks documents with the query words first."""
+
+from __future__ import annotations
+
+import pytest
+
+from atlas_rag.lexical import BM25, stem, tokenize
+
+pytestmark = pytest.mark.unit
+
+
+def test_subtechnique_id_stays_whole_and_adds_its_parent() -> None:
+    assert tokenize("AML.T0051.001") == ["aml.t0051.001", "aml.t0051"]
+
+
+def test_ids_in_text_are_lower_case_and_not_split() -> None:
+    tokens = tokenize("See AML.TA0004, aml.m0015 and AML.CS0005; also T1596.002 and TA0043.")
+    assert "aml.ta0004" in tokens
+    assert "aml.m0015" in tokens
+    assert "aml.cs0005" in tokens
+    assert "t1596.002" in tokens
+    assert "ta0043" in tokens
+    assert "0004" not in tokens and "t0051" not in tokens
+
+
+def test_top_level_ids_get_no_extra_parent() -> None:
+    assert tokenize("AML.T0051") == ["aml.t0051"]
+
+
+def test_stopwords_are_dropped_and_words_stemmed() -> None:
+    assert tokenize("What is the poisoning of the models?") == ["poison", "model"]
+    assert tokenize("queries") == tokenize("query")
+    assert stem("aml.t0051") == "aml.t0051"
+    assert stem("gas") == "gas"
+
+
+def test_tokenize_of_nothing_useful_is_empty() -> None:
+    assert tokenize("the of and ??? !!!") == []
+
+
+DOCS = [
+    "Lighthouse beacons sweep the harbour every night.",
+    "Seedbank kernels were tainted with a hidden blight.",
+    "The weathervane replica copies the proprietary predictor, the weathervane turns.",
+    "Ledger vault encryption keeps silo snapshots unreadable. Reference AML.T0904.",
+    "Sub-technique AML.T0901.002 scrapes tidal charts.",
+]
+
+
+def test_bm25_ranks_the_document_with_the_query_words_first() -> None:
+    bm25 = BM25(DOCS)
+    assert bm25.top("tainted seedbank kernels", 3)[0][0] == 1
+    assert bm25.top("weathervane replica", 3)[0][0] == 2
+    assert bm25.top("encrypted vault for silo ledgers", 3)[0][0] == 3
+
+
+def test_bm25_matches_ids_and_a_parent_id_finds_its_subtechnique() -> None:
+    bm25 = BM25(DOCS)
+    assert [i for i, _ in bm25.top("aml.t0904", 5)] == [3]
+    assert [i for i, _ in bm25.top("AML.T0901", 5)] == [4]
+
+
+def test_bm25_returns_only_matching_documents_best_first() -> None:
+    bm25 = BM25(DOCS)
+    top = bm25.top("weathervane lighthouse", 5)
+    assert {i for i, _ in top} == {0, 2}
+    scores = [s for _, s in top]
+    assert scores == sorted(scores, reverse=True)
+    assert all(s > 0 for s in scores)
+    assert bm25.top("nothing shares these zebra words", 5) == []
+
+
+def test_bm25_scores_rare_terms_higher_than_common_ones() -> None:
+    bm25 = BM25(["apple common", "banana common", "cherry common", "apple rare"])
+    scores = bm25.scores("rare common")
+    assert scores[3] == max(scores)
+
+
+def test_bm25_of_no_documents() -> None:
+    bm25 = BM25([])
+    assert bm25.top("anything", 5) == []
