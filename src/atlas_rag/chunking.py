@@ -94,7 +94,9 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
             label += f" (tactic {tactic_line.group(1)})"
             text = text[tactic_line.end():]
         if kind == "title":
-            context, text = head, f"{page.id}: {full_name}"
+            # The page's head: its name and the opening of its description, like a search
+            # result's title and abstract.
+            context, text = head, f"{page.id}: {full_name}. {_opening(page)}".strip()
         else:
             context = f"{head}. {label}:"
         chunks.append(
@@ -114,6 +116,18 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
             )
         )
     return chunks
+
+
+def _opening(page: Page, words: int = 60) -> str:
+    """The first sentences of the page's description, about ``words`` words."""
+    description = next((s.text for s in page.sections if s.title == "Description"), "")
+    text = re.sub(r"^> .*$", "", plain_text(description), flags=re.MULTILINE).strip()
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if out and sum(len(s.split()) for s in out) + len(sentence.split()) > words:
+            break
+        out.append(sentence)
+    return " ".join(out)
 
 
 def _windows(section: Section) -> list[str]:

@@ -49,10 +49,13 @@ def test_every_chunk_carries_its_page_metadata(catalog: Catalog, names: dict[str
         assert c.embed_text.startswith(c.context)
 
 
-def test_first_chunk_is_the_title(catalog: Catalog, names: dict[str, str]) -> None:
+def test_first_chunk_is_the_page_head(catalog: Catalog, names: dict[str, str]) -> None:
     title = _chunks(catalog, names, "AML.T0902.001")[0]
     assert title.kind == "title"
-    assert title.text == "AML.T0902.001: Seedbank Poisoning: Grafted Label Swapping"
+    assert title.text.startswith("AML.T0902.001: Seedbank Poisoning: Grafted Label Swapping. ")
+    opening = catalog.get("AML.T0902.001").description.split(".")[0]
+    assert opening.split()[0] in title.text  # and the opening of its description
+    assert len(title.text.split()) <= 80
 
 
 def test_sections_become_chunks_with_their_kind_and_links(

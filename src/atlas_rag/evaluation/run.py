@@ -21,6 +21,7 @@ from ..indexer import build
 from ..release import load_catalog
 from ..settings import Settings
 from ..store import Store
+from .answers import evaluate_answers
 from .metrics import bootstrap_ci, mean, score_all
 from .sets import (
     FILE_SUITES,
@@ -43,7 +44,7 @@ from .systems import (
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("id", "name", "concept", "mitigation", "case-study", "procedure")
+SUITES = ("id", "name", "concept", "mitigation", "case-study", "procedure", "answers")
 PRIMARY = {"id": "hit@1", "name": "hit@1"}  # every other category: hit@5
 FOLDS = 5
 
@@ -57,6 +58,7 @@ class EvalReport:
     counts: dict[str, int] = field(default_factory=dict)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -84,9 +86,12 @@ def evaluate(
 
     with tempfile.TemporaryDirectory(prefix="atlas-rag-eval-", dir=work_dir) as tmp:
         workspace = Path(tmp)
-        plain = [s for s in suites if s != "procedure"]
-        if plain:
+        plain = [s for s in suites if s not in ("procedure", "answers")]
+        if plain or "answers" in suites:
             rag, pages = _build(catalog, workspace / "full", settings, embedder)
+        if "answers" in suites:
+            report.answers = evaluate_answers(rag, evals_dir / "answers.jsonl")
+        if plain:
             systems = _systems(rag, pages, embedder, baselines)
             questions: list[Question] = []
             for suite in plain:
@@ -180,6 +185,15 @@ def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
     """Fill ``report.gates`` from the thresholds file."""
     for gate in thresholds.get("gates", []):
         category, metric, minimum = gate["category"], gate["metric"], float(gate["min"])
+        if category.startswith("answers:"):
+            value = _answer_metric(report, category.split(":", 1)[1], metric)
+            if value is None:
+                continue
+            passed = value <= float(gate["max"]) if "max" in gate else value >= minimum - 1e-9
+            bound = f"<= {float(gate['max']):.2f}" if "max" in gate else f">= {minimum:.2f}"
+            report.gates.append({"gate": f"{category} {metric} {bound}", "value": value,
+                                 "passed": passed})
+            continue
         value = report.results.get(category, {}).get("atlas-rag", {}).get(metric, {}).get("mean")
         if value is None:
             continue
@@ -195,6 +209,39 @@ def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
                 theirs = values[metric]["mean"]
                 report.gates.append({"gate": f"{category} {metric}: atlas-rag >= {system}",
                                      "value": ours - theirs, "passed": ours >= theirs - 1e-9})
+
+
+def _answer_metric(report: EvalReport, category: str, metric: str) -> float | None:
+    entry = report.answers.get("summary", {}).get(category)
+    if not entry or metric not in entry:
+        return None
+    value = entry[metric]
+    return float(value["mean"] if isinstance(value, dict) else value)
+
+
+def render_answers(answers: dict[str, Any]) -> list[str]:
+    summary = answers.get("summary", {})
+    lines = ["", "## Answers (`evals/answers.jsonl`, grounded answerer)", "",
+             "| category | n | citation recall | citation precision | abstained |",
+             "|---|---|---|---|---|"]
+    for category, entry in summary.items():
+        if not isinstance(entry, dict) or "n" not in entry or category in ("in-scope", "out-of-scope"):
+            continue
+        recall = entry.get("recall")
+        precision = entry.get("precision")
+        abstained = entry.get("abstention", entry.get("false_abstention", 0.0))
+        cells = [
+            f"{recall['mean']:.3f} [{recall['low']:.3f}–{recall['high']:.3f}]" if recall else "–",
+            f"{precision['mean']:.3f}" if precision else "–",
+            f"{abstained:.3f}",
+        ]
+        lines.append(f"| {category} | {entry['n']} | " + " | ".join(cells) + " |")
+    ins, outs = summary.get("in-scope", {}), summary.get("out-of-scope", {})
+    lines += ["", f"Abstention on out-of-scope questions (off-topic and injection): "
+                  f"{outs.get('abstention', 0):.3f} of {outs.get('n', 0)}; false abstention on "
+                  f"in-scope ones: {ins.get('false_abstention', 0):.3f} of {ins.get('n', 0)}. "
+                  f"Answer latency p50: {summary.get('latency_p50_ms', 0):.0f} ms."]
+    return lines
 
 
 def render_markdown(report: EvalReport) -> str:
@@ -230,6 +277,8 @@ def render_markdown(report: EvalReport) -> str:
                     f"{m[k]['mean']:.3f}" for k in ("hit@1", "hit@5", "recall@10", "mrr", "ndcg@10")
                 ) + " |"
             )
+    if report.answers:
+        lines += render_answers(report.answers)
     if report.gates:
         lines += ["", "## Gates", ""]
         lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} ({g['value']:.3f})"
