@@ -184,7 +184,8 @@ def _score(
 def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
     """Fill ``report.gates`` from the thresholds file."""
     for gate in thresholds.get("gates", []):
-        category, metric, minimum = gate["category"], gate["metric"], float(gate["min"])
+        category, metric = gate["category"], gate["metric"]
+        minimum = float(gate.get("min", 0.0))
         if category.startswith("answers:"):
             value = _answer_metric(report, category.split(":", 1)[1], metric)
             if value is None:

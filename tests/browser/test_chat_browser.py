@@ -1,0 +1,128 @@
+"""The chat in headless Chromium: ask, follow up in context, hit the length limit."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from live_chat import ChatServer
+
+from helpers import TESTS_DIR
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = TESTS_DIR.parent / "reports" / "screenshots"
+ANSWER_MS = 30_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing; install it with scripts/ensure_chromium.sh",
+                allow_module_level=True)
+
+from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def outside_requests() -> list[str]:
+    """URLs the page fetched from anywhere but the chat server."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]:
+    """One browser tab on the chat, shared by the tests of this module in order."""
+    local = chat_server.url.rstrip("/")
+
+    def record(url: str) -> None:
+        if not url.startswith((local, "data:", "blob:")):
+            outside_requests.append(url)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 1300})
+            tab.on("request", lambda request: record(request.url))
+            tab.goto(chat_server.url)
+            yield tab
+        finally:
+            browser.close()
+
+
+def save_screenshot(page: Page, name: str, tmp_path: Path) -> None:
+    """Into the test's tmp folder and reports/screenshots/ for people to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+    shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
+
+
+def ask(page: Page, question: str) -> Locator:
+    """Type and send a question; the bot message that will hold its answer."""
+    bots = page.locator('[data-testid="bot"]')
+    before = bots.count()
+    box = page.locator("#chat-input textarea")
+    expect(box).to_be_editable(timeout=ANSWER_MS)  # read-only while an answer streams
+    box.fill(question)
+    box.press("Enter")
+    expect(bots).to_have_count(before + 1, timeout=ANSWER_MS)
+    return bots.nth(before)
+
+
+def test_page_shows_title_release_and_examples(page: Page, tmp_path: Path) -> None:
+    expect(page.get_by_role("heading", name="atlas-rag — MITRE ATLAS assistant")).to_be_visible()
+    expect(page.get_by_text("Answering from MITRE ATLAS release")).to_contain_text("0.9.0")
+    expect(page.get_by_text("How do attackers steal a model through its API?")).to_be_visible()
+    expect(page.get_by_text("Filters")).to_be_visible()
+    expect(page.locator("#chat-input textarea")).to_have_attribute(
+        "placeholder", "Ask about an ATLAS technique, tactic, mitigation or case study…")
+    save_screenshot(page, "chat-start.png", tmp_path)
+
+
+def test_question_then_follow_up_in_context(page: Page, tmp_path: Path) -> None:
+    first = ask(page, "What is AML.T0903?")
+    expect(first).to_contain_text("AML.T0903: Weathervane Model Cloning", timeout=ANSWER_MS)
+    expect(first).to_contain_text("Sources", timeout=ANSWER_MS)
+    expect(first.get_by_role("link", name="AML.T0903 Weathervane Model Cloning")).to_have_attribute(
+        "href", "https://atlas.mitre.org/techniques/AML.T0903"
+    )
+
+    second = ask(page, "which mitigations address it?")
+    expect(second).to_contain_text("Mitigations of AML.T0903", timeout=ANSWER_MS)
+    expect(second).to_contain_text("Sources", timeout=ANSWER_MS)
+    expect(second.get_by_role("link", name="AML.M0901 Beacon Throttling")).to_have_attribute(
+        "href", "https://atlas.mitre.org/mitigations/AML.M0901"
+    )
+    expect(second).not_to_contain_text("AML.M0902")  # the fixture's other mitigations
+    expect(second).not_to_contain_text("AML.M0903")
+    save_screenshot(page, "chat.png", tmp_path)
+
+
+def test_over_long_input_shows_the_limit(page: Page, chat_server: ChatServer,
+                                         tmp_path: Path) -> None:
+    limit = chat_server.max_input_chars
+    reply = ask(page, "a" * (limit + 1))
+    expect(reply).to_contain_text(f"{limit + 1:,} characters long", timeout=ANSWER_MS)
+    expect(reply).to_contain_text(f"the limit is {limit:,} characters")
+    save_screenshot(page, "chat-limit.png", tmp_path)
+
+
+def test_type_filter_lists_only_that_type(page: Page) -> None:
+    page.get_by_text("Filters").click()
+    mitigation = page.get_by_role("checkbox", name="Mitigation")
+    mitigation.check()
+    reply = ask(page, "how do adversaries copy a proprietary predictor?")
+    expect(reply).to_contain_text("with type mitigation", timeout=ANSWER_MS)
+    expect(reply.get_by_role("link").first).to_have_text("AML.M0901 Beacon Throttling")
+    expect(reply).not_to_contain_text("AML.T09")
+    mitigation.uncheck()
+
+
+def test_page_fetched_nothing_from_outside(page: Page, outside_requests: list[str]) -> None:
+    page.reload()
+    expect(page.get_by_text("Answering from MITRE ATLAS release")).to_be_visible()
+    assert outside_requests == []
