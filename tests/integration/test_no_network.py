@@ -1,0 +1,96 @@
+"""The runtime opens no outbound connection: build, search, ask and the chat, with the real model.
+
+A fresh interpreter blocks every socket connection and name lookup that is not loopback and
+records the attempts; the whole flow must finish with none recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURE_RELEASE
+
+pytestmark = pytest.mark.integration
+
+GUARDED_RUN = textwrap.dedent(
+    """
+    import ipaddress, json, socket, sys, urllib.request
+
+    attempts = []
+
+    def loopback(host):
+        if host in ("localhost", "", None):
+            return True
+        try:
+            return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not loopback(address[0]):
+            attempts.append(f"connect {address}")
+            raise OSError("outbound connection blocked by the test")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not loopback(address[0]):
+            attempts.append(f"connect_ex {address}")
+            return 111
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not loopback(host):
+            attempts.append(f"lookup {host}")
+            raise socket.gaierror("name lookup blocked by the test")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    socket.getaddrinfo = getaddrinfo
+
+    import atlas_rag
+    from atlas_rag import Settings
+    from atlas_rag.chat import build_app, launch
+
+    release, work = sys.argv[1], sys.argv[2]
+    settings = Settings.from_env(env={}, index_dir=work + "/index", corpus_dir=work + "/corpus",
+                                 cache_dir=work + "/cache", offline=True, port=int(sys.argv[3]))
+    atlas_rag.build_index(release, settings=settings)
+    rag = atlas_rag.AtlasRAG.open(settings=settings)
+    rag.search("copying a prediction endpoint")
+    rag.ask("which mitigations address AML.T0903?")
+    rag.ask("what is the weather tomorrow?")
+    app = build_app(rag, settings)
+    launch(app, settings, prevent_thread_lock=True)
+    page = urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/", timeout=30).read()
+    app.close()
+    print(json.dumps({"attempts": attempts, "page_bytes": len(page)}))
+    """
+)
+
+
+def test_runtime_opens_no_outbound_connection(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "guarded.py"
+    script.write_text(GUARDED_RUN)
+    done = subprocess.run(
+        [sys.executable, str(script), str(FIXTURE_RELEASE), str(tmp_path), str(port)],
+        capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["page_bytes"] > 1000  # the chat page was served
+    assert result["attempts"] == [], f"outbound attempts: {result['attempts']}"
