@@ -25,6 +25,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from atlas_rag.evaluation.metrics import percentile  # noqa: E402
+
 QUESTIONS = [
     "What is AML.T0051?",
     "explain LLM jailbreak",
@@ -56,11 +59,6 @@ def wait_until_up(url: str, seconds: float = 120.0) -> None:
         except OSError:
             time.sleep(0.5)
     raise SystemExit(f"the chat at {url} did not come up within {seconds:.0f} s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def run_session(url: str, questions: list[str], latencies: list[float], errors: list[str],

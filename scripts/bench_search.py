@@ -23,6 +23,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 
+from atlas_rag.evaluation.metrics import percentile  # noqa: E402
+
 BUILD_CHILD = """
 import sys, time, json, resource
 started = time.perf_counter()
@@ -32,11 +34,6 @@ print(json.dumps({"seconds": time.perf_counter() - started, "chunks": report.chu
                   "pages": report.pages,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def mixed_queries(rag: object, n: int = 200, seed: int = 5) -> list[str]:

@@ -229,8 +229,8 @@ class GroundedAnswerer:
         if kind == "techniques_of_mitigation":
             return key_sentences(subject.uses.get(other.id, ""), 1, 220)
         if kind == "case_studies_of":
-            steps = [e for e in subject.examples if e.case_study == other.id]
-            return key_sentences(steps[0].description, 1, 220) if steps else ""
+            examples = [e for e in subject.examples if e.case_study == other.id]
+            return key_sentences(examples[0].description, 1, 220) if examples else ""
         if kind == "techniques_of_case_study":
             steps = [s for s in subject.procedure if s.technique == other.id]
             return key_sentences(steps[0].description, 1, 220) if steps else ""

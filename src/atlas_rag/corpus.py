@@ -32,6 +32,7 @@ _SITE_PATHS = {"techniques": "techniques", "tactics": "tactics", "mitigations": 
                "studies": "case-studies"}
 GENERATED_FOLDERS = sorted(set(PAGE_FOLDERS.values()))
 MAX_PAGE_BYTES = 2_000_000
+LIST_FIELDS = ("tactics", "subtechniques", "mitigations", "case_studies", "techniques")
 
 
 @dataclass
@@ -256,6 +257,12 @@ def parse_page(text: str, path: Path = Path("<page>")) -> Page:
         meta["name"] = meta["id"]
     meta.setdefault("name", meta.get("title"))
     meta.setdefault("type", "note")
+    for key in LIST_FIELDS:
+        value = meta.get(key)
+        if isinstance(value, str):
+            meta[key] = [value]
+        elif value is not None and not isinstance(value, list):
+            raise CorpusError(f"frontmatter field {key!r} must be a list of IDs")
     body = post.content
     return Page(path, meta, body, split_sections(body))
 
@@ -263,7 +270,8 @@ def parse_page(text: str, path: Path = Path("<page>")) -> Page:
 def split_sections(body: str) -> list[Section]:
     """The description (before the first ``##``) and every section and subsection."""
     sections: list[Section] = []
-    title, sub, buf = "Description", "", []
+    title, sub = "Description", ""
+    buf: list[str] = []
 
     def flush() -> None:
         text = "\n".join(buf).strip()

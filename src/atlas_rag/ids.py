@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 # AML.TA0004, AML.T0051, AML.T0051.001, AML.M0015, AML.CS0005 in any letter case.
-ATLAS_ID_RE = re.compile(r"(?<![\w.])aml\.(ta|t|m|cs)(\d{4})(?:\.(\d{3}))?(?![\w])", re.IGNORECASE)
+ATLAS_ID_RE = re.compile(r"(?<![\w.])aml\.(ta|t|m|cs)([0-9]{4})(?:\.([0-9]{3}))?(?![\w])", re.IGNORECASE)
 # ATT&CK techniques (T1596, T1596.002) and tactics (TA0043).
-ATTACK_ID_RE = re.compile(r"(?<![\w.])(ta|t)(\d{4})(?:\.(\d{3}))?(?![\w])", re.IGNORECASE)
+ATTACK_ID_RE = re.compile(r"(?<![\w.])(ta|t)([0-9]{4})(?:\.([0-9]{3}))?(?![\w])", re.IGNORECASE)
 
 _PREFIX_TYPES = {"TA": "tactic", "T": "technique", "M": "mitigation", "CS": "case-study"}
 

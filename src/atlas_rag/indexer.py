@@ -130,7 +130,7 @@ def build(
         location=store.location,
         generation=generation.name,
         pages=len(corpus.pages),
-        pages_by_type=manifest["pages_by_type"],
+        pages_by_type=dict(Counter(r.type for r in catalog)),
         chunks=len(chunks),
         embedded=len(missing),
         reused=len(chunks) - len(missing),

@@ -210,6 +210,9 @@ def parse_release(data: Any, origin: str = "<release>") -> Catalog:
                 problems.append(f"{atlas_id} has no {key}")
         if kind == "case-study" and not isinstance(item.get("procedure"), list):
             problems.append(f"{atlas_id} has no procedure")
+        for key in ("tactics", "techniques", "references", "category", "ml-lifecycle"):
+            if item.get(key) is not None and not isinstance(item[key], list):
+                problems.append(f"{atlas_id} field {key!r} is not a list")
         if atlas_id in objects:
             problems.append(f"{atlas_id} appears twice")
         objects[atlas_id] = (kind, item)

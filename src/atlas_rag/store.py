@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
@@ -33,6 +35,7 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
+HISTORY = "PUBLISHED"  # the last published generations, newest last
 BATCH = 1000
 KEEP_GENERATIONS = 3  # the published one and two before it, for readers still using them
 
@@ -153,13 +156,22 @@ class Store:
     def _http_client(self) -> Any:
         if self._server_client is None:
             url = urlparse(str(self.settings.chroma_url))
+            timeout = self.settings.chroma_timeout
             try:
+                # chromadb's HTTP client waits forever: check the server within the timeout
+                # first, then bound every later request too.
+                base = str(self.settings.chroma_url).rstrip("/")
+                with urllib.request.urlopen(f"{base}/api/v2/heartbeat", timeout=timeout):
+                    pass
                 client = chromadb.HttpClient(
                     host=url.hostname or "127.0.0.1",
                     port=url.port or (443 if url.scheme == "https" else 8000),
                     ssl=url.scheme == "https",
                     settings=_chroma_settings(),
                 )
+                session = getattr(getattr(client, "_server", None), "_session", None)
+                if session is not None:
+                    session.timeout = httpx.Timeout(timeout, read=max(timeout, 60.0))
                 client.heartbeat()
             except Exception as exc:
                 raise self._unavailable(exc) from exc
@@ -243,6 +255,17 @@ class Store:
         tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
         tmp.write_text(generation.name + "\n")
         os.replace(tmp, self.index_dir / POINTER)
+        # After the swap: a generation is in HISTORY only once readers could have opened it.
+        history = [*self._history(), generation.name][-KEEP_GENERATIONS:]
+        tmp = self.index_dir / f".{HISTORY}.tmp"
+        tmp.write_text("\n".join(history) + "\n")
+        os.replace(tmp, self.index_dir / HISTORY)
+
+    def _history(self) -> list[str]:
+        try:
+            return (self.index_dir / HISTORY).read_text().split()
+        except FileNotFoundError:
+            return []
 
     def discard(self, generation: Generation) -> None:
         """Remove a generation that was never published (a failed build)."""
@@ -275,6 +298,16 @@ class Store:
             return removed
         generations = sorted(p.name for p in self.index_dir.glob("gen-*") if p.is_dir())
         # Publication order: a generation's manifest is written just before it is published.
+        for stray in [*self.index_dir.glob(f".{POINTER}.*"), *self.index_dir.glob(f".{HISTORY}.*")]:
+            stray.unlink(missing_ok=True)  # left by builds killed while publishing
+        history = self._history()
+        if history:
+            keep = set(history) | {current or ""}
+            for name in generations:
+                if name not in keep:
+                    shutil.rmtree(self.index_dir / name, ignore_errors=True)
+                    removed.append(name)
+            return removed
         published = sorted(
             (g for g in generations if (self.index_dir / g / "manifest.json").is_file()),
             key=lambda g: (self.index_dir / g / "manifest.json").stat().st_mtime_ns,

@@ -347,3 +347,32 @@ def test_rebuild_of_the_unchanged_release_reuses_every_vector(full: Full) -> Non
     for old, new in zip(before, after, strict=True):
         assert new[0] == old[0]
         assert len(set(new) & set(old)) >= 4
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def test_answers_use_the_relations_of_the_release(full: Full) -> None:
+    mitigations = {
+        m["id"]
+        for m in _matrix_items(full.raw, "mitigations")
+        if any(t["id"] == "AML.T0051.001" for t in m.get("techniques") or [])
+    }
+    answer = full.rag.ask("which mitigations address indirect prompt injection?")
+    assert set(answer.citations) - {"AML.T0051.001"} == mitigations
+    studies = {
+        cs["id"]
+        for cs in full.raw["case-studies"]
+        if any(step["technique"] == "AML.T0070" for step in cs["procedure"])
+    }
+    answer = full.rag.ask("which case studies used RAG poisoning?")
+    assert set(answer.citations) - {"AML.T0070"} == studies
+
+
+def test_off_topic_questions_abstain_and_in_scope_ones_do_not(full: Full) -> None:
+    for question in ("give me a recipe for vegetarian lasagna", "who won the 2018 world cup?"):
+        answer = full.rag.ask(question)
+        assert answer.abstained and answer.citations == [], question
+    answer = full.rag.ask("how do attackers steal a model through its API?")
+    assert not answer.abstained
+    assert {"AML.T0024.002", "AML.T0024"} & set(answer.citations[:3])

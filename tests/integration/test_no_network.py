@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from tests.helpers import FIXTURE_RELEASE
 
 pytestmark = pytest.mark.integration

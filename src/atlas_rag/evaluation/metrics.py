@@ -38,6 +38,12 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by the nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def bootstrap_ci(
     values: Sequence[float], reps: int = 1000, level: float = 0.95, seed: int = 7
 ) -> tuple[float, float]:
