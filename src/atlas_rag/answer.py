@@ -246,12 +246,7 @@ class GroundedAnswerer:
         kept = [h for h in hits if h.score >= 0.6 * top][:OPEN_RESULTS]
         noun = "mitigations" if wants_mitigations else "techniques"
         lines = [f"The ATLAS {noun} that best match your question:", ""]
-        for n, hit in enumerate(kept, start=1):
-            record = self.catalog.records[hit.id]
-            tactics = ", ".join(self.catalog.records[t].name for t in record.tactics
-                                if t in self.catalog)
-            lines.append(f"{n}. {link(record)} **{hit.name}**" + (f" ({tactics})" if tactics else ""))
-            lines.append(f"   - Why: \"{hit.snippet}\"")
+        lines += self._ranked(kept, "Why")
         lines += ["", "Ask \"which mitigations address <ID>?\" or \"case studies of <ID>\" to go "
                       "further; each ID links to its ATLAS page."]
         return self._finish("\n".join(lines), reading, kept)
@@ -262,13 +257,20 @@ class GroundedAnswerer:
             return self._finish("I found no ATLAS technique clearly shown in this text.", reading,
                                 abstained=True)
         lines = ["Techniques this text shows, strongest evidence first:", ""]
+        lines += self._ranked(hits, "Evidence")
+        return self._finish("\n".join(lines), reading, hits)
+
+    def _ranked(self, hits: list[Hit], because: str) -> list[str]:
+        """A numbered list of hits with their tactics and the sentence that supports each."""
+        lines = []
         for n, hit in enumerate(hits, start=1):
             record = self.catalog.records[hit.id]
-            tactics = ", ".join(self.catalog.records[t].name for t in record.tactics
-                                if t in self.catalog)
+            tactics = ", ".join(
+                self.catalog.records[t].name for t in record.tactics if t in self.catalog
+            )
             lines.append(f"{n}. {link(record)} **{hit.name}**" + (f" ({tactics})" if tactics else ""))
-            lines.append(f"   - Evidence: \"{hit.snippet}\"")
-        return self._finish("\n".join(lines), reading, hits)
+            lines.append(f"   - {because}: \"{hit.snippet}\"")
+        return lines
 
 
 def _hit_of(record: Record, catalog: Catalog) -> Hit:

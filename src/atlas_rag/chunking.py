@@ -70,7 +70,7 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
     tactics = tuple(str(t) for t in meta.get("tactics") or [] if t)
     full_name = f"{names[parent]}: {name}" if parent in names else name
     about = [f"{page.id} {full_name} ({_type_label(page_type)}"]
-    if tactics:
+    if tactics and page_type != "case-study":  # a case study's steps name their own tactic
         about.append("; tactics: " + ", ".join(names.get(t, t) for t in tactics))
     about.append(")")
     head = "".join(about)
@@ -85,9 +85,13 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
     chunks = []
     for n, (section, kind) in enumerate(pieces):
         links = tuple(linked_ids(section.subsection + "\n" + section.text))
-        label = section.title if not section.subsection else (
-            f"{section.title}: {plain_text(section.subsection)}"
-        )
+        if kind == "procedure-example":
+            # The case study's title says little about the technique; the step says it all.
+            label = "Procedure example"
+        elif section.subsection:
+            label = f"{section.title}: {plain_text(section.subsection)}"
+        else:
+            label = section.title
         text = plain_text(section.text).strip()
         tactic_line = re.match(r"Tactic: ([^\n]*)\n+", text)
         if tactic_line:  # steps name their tactic on the first line; it belongs to the context
@@ -96,7 +100,7 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
         if kind == "title":
             # The page's head: its name and the opening of its description, like a search
             # result's title and abstract.
-            context, text = head, f"{page.id}: {full_name}. {_opening(page)}".strip()
+            context, text = head, _opening(page)
         else:
             context = f"{head}. {label}:"
         chunks.append(
@@ -118,15 +122,24 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
     return chunks
 
 
-def _opening(page: Page, words: int = 60) -> str:
-    """The first sentences of the page's description, about ``words`` words."""
-    description = next((s.text for s in page.sections if s.title == "Description"), "")
-    text = re.sub(r"^> .*$", "", plain_text(description), flags=re.MULTILINE).strip()
+def _opening(page: Page, words: int = 70) -> str:
+    """The start of the page's text, about ``words`` words: its description first, then what
+    follows it when the description is short (a mitigation's first advice, say)."""
     out: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        if out and sum(len(s.split()) for s in out) + len(sentence.split()) > words:
-            break
-        out.append(sentence)
+    count = 0
+    for section in page.sections:
+        if section.title in SKIPPED_SECTIONS:
+            continue
+        text = plain_text(re.sub(r"^> .*$", "", section.text, flags=re.MULTILINE))
+        text = re.sub(r"^Tactic: .*$", "", text, flags=re.MULTILINE)
+        for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+            size = len(sentence.split())
+            if not size:
+                continue
+            if out and count + size > words:
+                return " ".join(out)
+            out.append(sentence.strip())
+            count += size
     return " ".join(out)
 
 

@@ -43,7 +43,7 @@ def hub_offline() -> None:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded by local path on first use (thread-safe)."""
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
         path = Path(model_path) if model_path else default_model_path()
         if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
             raise SettingsError(

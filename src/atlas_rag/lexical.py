@@ -20,12 +20,16 @@ def stem(word: str) -> str:
     if len(word) <= 3 or word[0].isdigit() or word.startswith("aml."):
         return word
     for suffix, replacement, minimum in (
+        ("ersions", "ert", 9), ("ersion", "ert", 8),  # inversion -> invert
+        ("ations", "at", 8), ("ation", "at", 7), ("ions", "", 7), ("ion", "", 6),
         ("ies", "y", 5), ("sses", "ss", 6), ("ing", "", 6), ("ed", "", 5),
         ("es", "", 6), ("s", "", 4),
     ):
         if word.endswith(suffix) and len(word) >= minimum and not word.endswith(("ss", "us", "is")):
-            return word[: len(word) - len(suffix)] + replacement
-    return word
+            word = word[: len(word) - len(suffix)] + replacement
+            break
+    # "generate", "generated" and "generation" meet at "generat".
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def tokenize(text: str) -> list[str]:

