@@ -18,7 +18,7 @@ from .mapping import map_text
 from .records import Record
 from .retrieval import ChunkRef, Hit, Retriever
 from .settings import Settings
-from .store import Generation, Store, query_chunks
+from .store import Generation, Store
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,6 @@ class AtlasRAG:
                 str(manifest.get("atlas_version") or ""),
             )
             stored = generation.read_chunks()
-            vector_store = generation.vector_store()
         chunks = [
             ChunkRef(
                 id=chunk_id,
@@ -119,13 +118,17 @@ class AtlasRAG:
         def dense(query: str, k: int) -> list[tuple[int, float]]:
             vector = self.embedder.embed([query])[0]
             with store.guard():
-                found = query_chunks(generation, vector_store, vector, min(k, len(chunks)))
-            return [(positions[cid], score) for cid, score, _, _ in found if cid in positions]
+                found = generation.nearest(vector, min(k, len(chunks)))
+            return [(positions[cid], score) for cid, score in found if cid in positions]
 
         retriever = Retriever(catalog, chunks, dense, self.settings.max_query_chars)
         with self._lock:
             self._generation, self._retriever, self.manifest = generation, retriever, manifest
         logger.info("opened index %s (%d objects, %d chunks)", generation.name, len(catalog), len(chunks))
+
+    def warm_up(self) -> None:
+        """Load the embedding model and run one search, so the first question is fast."""
+        self.retriever.relevance("warm up the embedding model")
 
     def refresh(self) -> bool:
         """Switch to a newer published index if a build published one; True if it switched."""

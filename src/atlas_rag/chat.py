@@ -293,6 +293,7 @@ def serve(settings: Settings) -> None:
     try:
         parse_auth(settings.auth)
         rag = AtlasRAG.open(settings=settings)
+        rag.warm_up()  # load the model now, not during the first user's question
     except AtlasRagError as exc:
         print(f"atlas-rag: error: {exc.message}", file=sys.stderr)
         if exc.hint:

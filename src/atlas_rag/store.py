@@ -123,6 +123,16 @@ class Generation:
                 embeddings=embeddings[start:end],
             )
 
+    def nearest(self, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """IDs and cosine similarities of the ``k`` chunks nearest to ``embedding``.
+
+        Asks Chroma for IDs and distances only: retrieval keeps the chunks' text in memory.
+        """
+        found = self.chunks().query(
+            query_embeddings=[[float(x) for x in embedding]], n_results=k, include=["distances"]
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+
     def vector_store(self) -> Any:
         """This generation's chunks as a llama-index vector store."""
         from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -348,23 +358,6 @@ class Store:
                 handle.seek(0)
                 handle.truncate()
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def query_chunks(
-    generation: Generation, vector_store: Any, embedding: Sequence[float], k: int
-) -> list[tuple[str, float, dict[str, Any], str]]:
-    """Nearest chunks through llama-index's Chroma store: (id, cosine, metadata, text)."""
-    from llama_index.core.vector_stores.types import VectorStoreQuery
-
-    result = vector_store.query(
-        VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k)
-    )
-    out = []
-    for node, similarity in zip(result.nodes, result.similarities or [], strict=False):
-        # Chroma reports distance d = 1 - cos; llama-index turns it into exp(-d).
-        cosine = 1.0 + float(np.log(max(similarity, 1e-12)))
-        out.append((node.node_id, cosine, dict(node.metadata), node.get_content()))
-    return out
 
 
 def _is_connection_error(exc: BaseException) -> bool:
