@@ -82,8 +82,11 @@ class Retriever:
             by_page.setdefault(chunk.page_id, []).append(chunk.text)
         self.page_ids = list(by_page)
         self.page_bm25 = BM25([" ".join(texts) for texts in by_page.values()])
+        # Every name an object goes by: a sub-technique also by its own name when that is
+        # more than one word ("Invert AI Model").
         self._name_terms = {
-            r.id: set(tokenize(catalog.full_name(r))) for r in catalog if tokenize(r.name)
+            r.id: [set(tokenize(name)) for name in catalog.names_of(r) if tokenize(name)]
+            for r in catalog
         }
 
     # ------------------------------------------------------------------ public
@@ -189,12 +192,12 @@ class Retriever:
         if not terms:
             return []
         found = []
-        for atlas_id, name_terms in self._name_terms.items():
-            common = len(terms & name_terms)
-            if common:
-                jaccard = common / len(terms | name_terms)
-                if jaccard >= 0.5:
-                    found.append((atlas_id, jaccard))
+        for atlas_id, variants in self._name_terms.items():
+            jaccard = max(
+                (len(terms & name) / len(terms | name) for name in variants), default=0.0
+            )
+            if jaccard >= 0.5:
+                found.append((atlas_id, jaccard))
         return sorted(found, key=lambda item: -item[1])
 
     def _best_per_page(

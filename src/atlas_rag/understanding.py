@@ -276,9 +276,16 @@ class Reader:
         if by_name and by_name[0][1] >= 0.6 and (len(by_name) == 1 or by_name[1][1] < by_name[0][1]):
             return by_name[0][0], "name"
         if (types is not None or self._asks_about_one(text.lower())) and self._in_scope(text):
-            hits = self.retriever.search(phrase, k=1, types=types)
-            if hits and self._confident(phrase, hits[0].id):
-                return hits[0].id, "search"
+            hits = self.retriever.search(phrase, k=3, types=types)
+            if hits:
+                # Among close candidates, the one whose name shares most words with the
+                # question is the one it names ("memory ... poisoned" -> "Context Poisoning:
+                # Memory"); with no shared word the best-ranked one stands.
+                terms = set(tokenize(phrase))
+                overlap = [len(terms & self._name_terms(h.id)) for h in hits]
+                best = max(range(len(hits)), key=lambda n: (overlap[n], -n))
+                if self._confident(phrase, hits[best].id):
+                    return hits[best].id, "search"
         return None, ""
 
     def _mostly_name(self, text: str, subject: str) -> bool:
@@ -292,6 +299,9 @@ class Reader:
         words = re.findall(r"[A-Za-z0-9&'.-]+", text)
         kept = [w for w in words if w.lower().strip(".'?") not in STOP]
         return " ".join(kept)
+
+    def _name_terms(self, atlas_id: str) -> set[str]:
+        return set(tokenize(self.catalog.full_name(self.catalog.records[atlas_id])))
 
     def _confident(self, phrase: str, candidate: str) -> bool:
         """The phrase shares a content word with the candidate's name, or describes it at length."""

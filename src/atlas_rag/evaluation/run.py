@@ -252,9 +252,21 @@ def render_answers(answers: dict[str, Any]) -> list[str]:
 def render_markdown(report: EvalReport) -> str:
     systems = ["atlas-rag", "bm25", "dense", "llama-index"]
     present = [s for s in systems if any(s in r for r in report.results.values())]
+    lines = [f"# Retrieval eval, ATLAS {report.atlas_version}", ""]
+    if report.results:
+        lines += _retrieval_tables(report, present)
+    if report.answers:
+        lines += render_answers(report.answers)
+    if report.gates:
+        lines += ["", "## Gates", ""]
+        lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} ({g['value']:.3f})"
+                  for g in report.gates]
+    lines += ["", f"Run time: {report.seconds:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def _retrieval_tables(report: EvalReport, present: list[str]) -> list[str]:
     lines = [
-        f"# Retrieval eval, ATLAS {report.atlas_version}",
-        "",
         "Mean with 95% bootstrap interval. Primary metric: hit@1 for `id` and `name`, hit@5 "
         "otherwise. `procedure` is held out: each fold's case studies are removed from the index "
         "(pages and the steps on technique pages) before their steps are asked.",
@@ -282,14 +294,7 @@ def render_markdown(report: EvalReport) -> str:
                     f"{m[k]['mean']:.3f}" for k in ("hit@1", "hit@5", "recall@10", "mrr", "ndcg@10")
                 ) + " |"
             )
-    if report.answers:
-        lines += render_answers(report.answers)
-    if report.gates:
-        lines += ["", "## Gates", ""]
-        lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} ({g['value']:.3f})"
-                  for g in report.gates]
-    lines += ["", f"Run time: {report.seconds:.0f} s.", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def main(suite: str, out: Path, settings: Settings, baselines: bool = True,
