@@ -44,6 +44,22 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+# Everyday words for what ATLAS names more formally; a query term also matches these at half
+# weight ("steal a model" finds "extract" and "exfiltrate").
+RELATED_TERMS: dict[str, tuple[str, ...]] = {
+    "steal": ("extract", "exfiltrat", "theft"),
+    "stolen": ("extract", "exfiltrat", "theft"),
+    "theft": ("steal", "stolen", "extract"),
+    "copy": ("replica", "extract", "clon"),
+    "clon": ("replica", "extract", "copy"),
+    "leak": ("exfiltrat", "extract", "disclos"),
+    "fool": ("evad", "evas", "misclassify", "misclassificat"),
+    "bypass": ("evad", "evas", "circumvent"),
+    "trick": ("evad", "manipulat", "decept"),
+}
+RELATED_WEIGHT = 0.5
+
+
 class BM25:
     """Okapi BM25 over a fixed list of documents."""
 
@@ -72,11 +88,16 @@ class BM25:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""
         scores = np.zeros(self.size, dtype=np.float32)
+        weights: dict[str, float] = {}
         for term, qtf in Counter(tokenize(query)).items():
+            weights[term] = weights.get(term, 0.0) + min(qtf, 3)
+            for related in RELATED_TERMS.get(term, ()):
+                weights[related] = max(weights.get(related, 0.0), RELATED_WEIGHT)
+        for term, weight in weights.items():
             if term not in self.postings:
                 continue
             docs, tf = self.postings[term]
-            scores[docs] += self.idf[term] * tf * (self.k1 + 1) / (tf + self._norm[docs]) * min(qtf, 3)
+            scores[docs] += self.idf[term] * tf * (self.k1 + 1) / (tf + self._norm[docs]) * weight
         return scores
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
