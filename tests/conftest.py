@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from atlas_rag import AtlasRAG
+from atlas_rag.catalog import Catalog
+from atlas_rag.release import load_release
 from helpers import FIXTURE_RELEASE, BuiltIndex, FakeEmbedder, build_fixture
 
 
@@ -14,6 +16,12 @@ from helpers import FIXTURE_RELEASE, BuiltIndex, FakeEmbedder, build_fixture
 def fixture_release() -> Path:
     assert FIXTURE_RELEASE.is_file(), FIXTURE_RELEASE
     return FIXTURE_RELEASE
+
+
+@pytest.fixture(scope="session")
+def catalog(fixture_release: Path) -> Catalog:
+    """The fixture release as loaded from its YAML. Tests must not modify it."""
+    return load_release(fixture_release)
 
 
 @pytest.fixture(scope="session")

@@ -94,12 +94,10 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     return Settings.from_env(env={}, **values)
 
 
-@dataclass
-class BuiltIndex:
-    root: Path
+class IndexPaths:
+    """The corpus and index folders of something built with ``settings``."""
+
     settings: Settings
-    report: BuildReport
-    embedder: FakeEmbedder
 
     @property
     def corpus_dir(self) -> Path:
@@ -108,6 +106,14 @@ class BuiltIndex:
     @property
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
+
+
+@dataclass
+class BuiltIndex(IndexPaths):
+    root: Path
+    settings: Settings
+    report: BuildReport
+    embedder: FakeEmbedder
 
 
 def build_fixture(

@@ -7,7 +7,7 @@ sources it used, so a reader can check each claim on atlas.mitre.org.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -277,6 +277,17 @@ def _hit_of(record: Record, catalog: Catalog) -> Hit:
     return Hit(id=record.id, name=catalog.full_name(record), type=record.type, score=1.0,
                url=record.url, snippet=key_sentences(record.description, 1, 300),
                section="Description", matched_by=("relation",), tactics=record.tactics)
+
+
+def final_answer(events: Iterable[str | Answer]) -> Answer:
+    """The Answer that ends a stream of text pieces."""
+    answer: Answer | None = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+    if answer is None:
+        raise RuntimeError("the answer stream ended without an Answer")
+    return answer
 
 
 def stream_text(answer: Answer, piece: int = 3) -> Iterator[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer, GroundedAnswerer, stream_text
+from .answer import Answer, GroundedAnswerer, final_answer, stream_text
 from .catalog import Catalog
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .errors import IndexIncompatibleError
@@ -174,12 +174,7 @@ class AtlasRAG:
 
     def ask(self, question: str, history: Any = None) -> Answer:
         """Answer a question, citing ATLAS IDs; ``history`` holds the earlier turns."""
-        answer: Answer | None = None
-        for event in self.stream(question, history):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None
-        return answer
+        return final_answer(self.stream(question, history))
 
     def stream(self, question: str, history: Any = None) -> Iterator[str | Answer]:
         """Answer text in pieces as it is produced; the last event is the full Answer."""

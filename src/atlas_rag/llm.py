@@ -13,6 +13,7 @@ The only module that imports ``llama_index.llms``.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import re
 import secrets
@@ -22,7 +23,14 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .answer import TYPE_LABELS, Answer, GroundedAnswerer, key_sentences, stream_text
+from .answer import (
+    TYPE_LABELS,
+    Answer,
+    GroundedAnswerer,
+    final_answer,
+    key_sentences,
+    stream_text,
+)
 from .catalog import Catalog, normalize_name
 from .errors import SettingsError
 from .ids import ATLAS_ID_RE, find_ids
@@ -54,34 +62,30 @@ FENCE_END = "ATLAS_RECORDS_END id={nonce}>>>"
 
 def make_llm(settings: Settings) -> Any:
     """The llama-index LLM for ``settings.llm`` ("openai" or "ollama"), not yet connected."""
+    base_url = settings.llm_base_url or DEFAULT_BASE_URLS.get(settings.llm, "")
     if settings.llm == "openai":
-        try:
-            from llama_index.llms.openai_like import OpenAILike
-        except ImportError as exc:
-            raise SettingsError(
-                "the openai LLM backend needs llama-index-llms-openai-like", INSTALL_HINT
-            ) from exc
-        return OpenAILike(
+        return _backend("openai_like", "OpenAILike", "llama-index-llms-openai-like")(
             model=settings.llm_model,
-            api_base=settings.llm_base_url or DEFAULT_BASE_URLS["openai"],
+            api_base=base_url,
             api_key=settings.llm_api_key,
             is_chat_model=True,
             timeout=settings.llm_timeout,
             max_retries=0,  # a failed request falls back to the grounded answer at once
         )
     if settings.llm == "ollama":
-        try:
-            from llama_index.llms.ollama import Ollama
-        except ImportError as exc:
-            raise SettingsError(
-                "the ollama LLM backend needs llama-index-llms-ollama", INSTALL_HINT
-            ) from exc
-        return Ollama(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url or DEFAULT_BASE_URLS["ollama"],
-            request_timeout=settings.llm_timeout,
+        return _backend("ollama", "Ollama", "llama-index-llms-ollama")(
+            model=settings.llm_model, base_url=base_url, request_timeout=settings.llm_timeout
         )
     raise SettingsError(f"no LLM backend for llm={settings.llm!r}", "set ATLAS_RAG_LLM to ollama or openai")
+
+
+def _backend(module: str, name: str, package: str) -> Any:
+    """A llama-index LLM class, imported only when that backend is chosen."""
+    try:
+        return getattr(importlib.import_module(f"llama_index.llms.{module}"), name)
+    except ImportError as exc:
+        kind = "openai" if module == "openai_like" else module
+        raise SettingsError(f"the {kind} LLM backend needs {package}", INSTALL_HINT) from exc
 
 
 def describe_failure(exc: BaseException, timeout: float) -> str:
@@ -413,12 +417,7 @@ class LLMAnswerer:
 
     def answer(self, question: str, history: Any = None) -> Answer:
         """The full answer; see :meth:`stream`."""
-        final: Answer | None = None
-        for event in self.stream(question, history):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
-        return final
+        return final_answer(self.stream(question, history))
 
     def stream(self, question: str, history: Any = None) -> Iterator[str | Answer]:
         """Checked text pieces as the model writes them, then the Answer.

@@ -371,7 +371,3 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    return _sha256(Path(path))
-
-

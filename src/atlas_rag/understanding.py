@@ -26,12 +26,10 @@ CASE_STUDY_WORDS = re.compile(
     r"\b(case[- ]stud\w*|incidents?|real[- ]world|in the wild|documented cases?|"
     r"procedure examples?|examples? of)\b"
 )
-TECHNIQUE_WORDS = re.compile(r"\b(techniques?|ttps?|attacks?|methods?|entries|steps?)\b")
 SUBTECHNIQUE_WORDS = re.compile(r"\bsub-?techniques?\b|\bvariants?\b")
 PARENT_WORDS = re.compile(r"\bparent\b|\bsub-?technique of\b|\bfalls? under which\b")
 TACTIC_WORDS = re.compile(r"\btactics?\b")
 ATTACK_WORDS = re.compile(r"att&ck|att and ck|\battck\b|mitre attack|enterprise matrix")
-UNDER_WORDS = re.compile(r"\b(under|belong\w*|in (?:this|that|the) tactic|part of)\b")
 # What the question asks for, by the noun that follows an interrogative.
 # What the question asks for: a plural noun after an interrogative ("which case studies",
 # "list the techniques"), or a singular one right after "which"/"what" ("which tactic").

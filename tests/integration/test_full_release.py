@@ -24,7 +24,7 @@ from atlas_rag.corpus import WIKI_LINK_RE, Page, read_pages
 from atlas_rag.embeddings import Embedder
 from atlas_rag.release import OFFICIAL_RELEASES, resolve_source
 from atlas_rag.settings import Settings
-from helpers import make_settings
+from helpers import IndexPaths, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def release_path() -> Path:
 
 
 @dataclass
-class Full:
+class Full(IndexPaths):
     source: Path
     raw: dict[str, Any]
     settings: Settings
@@ -64,14 +64,6 @@ class Full:
     report: BuildReport
     rag: AtlasRAG
     pages: dict[str, Page]
-
-    @property
-    def corpus_dir(self) -> Path:
-        return Path(self.settings.corpus_dir)
-
-    @property
-    def index_dir(self) -> Path:
-        return Path(self.settings.index_dir)
 
     def current(self) -> str:
         return (self.index_dir / "CURRENT").read_text().strip()

@@ -9,14 +9,8 @@ import pytest
 from atlas_rag.catalog import Catalog
 from atlas_rag.chunking import MAX_WORDS, Chunk, chunk_page, chunk_pages
 from atlas_rag.corpus import Page, parse_page, render_page
-from atlas_rag.release import load_release
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def catalog(fixture_release: Path) -> Catalog:
-    return load_release(fixture_release)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from atlas_rag.corpus import (
     render_page,
     write_corpus,
 )
-from atlas_rag.release import load_release
 from helpers import (
     FIXTURE_CASE_STUDIES,
     FIXTURE_IDS,
@@ -40,11 +39,6 @@ FRONTMATTER_KEYS = [
     "mitigations", "case_studies", "techniques", "attack_reference", "maturity", "created",
     "modified",
 ]
-
-
-@pytest.fixture(scope="module")
-def catalog(fixture_release: Path) -> Catalog:
-    return load_release(fixture_release)
 
 
 @pytest.fixture(scope="module")

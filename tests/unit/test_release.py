@@ -27,11 +27,6 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")
-def catalog(fixture_release: Path) -> Catalog:
-    return load_release(fixture_release)
-
-
-@pytest.fixture(scope="module")
 def raw(fixture_release: Path) -> dict[str, Any]:
     return yaml.safe_load(fixture_release.read_text(encoding="utf-8"))
 
