@@ -5,13 +5,16 @@
 
 Without --url it starts `atlas-rag chat` on a free loopback port with the index of
 ATLAS_RAG_INDEX_DIR (build it first with `make index`) and stops it afterwards. Each session
-is one client asking its questions one after another through the `/chat` endpoint; all
-sessions run at once. Requests are bounded (sessions x questions) and go to loopback only.
+is one keep-alive HTTP connection asking its questions one after another through the `/chat`
+endpoint of Gradio's HTTP API (POST /gradio_api/call/chat, then its event stream); all sessions
+run at once. The client is the standard library, so it takes little of the CPU it shares with
+the server. Requests are bounded (sessions x questions) and go to loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -61,28 +65,46 @@ def wait_until_up(url: str, seconds: float = 120.0) -> None:
     raise SystemExit(f"the chat at {url} did not come up within {seconds:.0f} s")
 
 
+def ask(connection: http.client.HTTPConnection, question: str) -> str:
+    """One question through Gradio's HTTP API: queue the call, then read its event stream."""
+    body = json.dumps({"data": [question, [], []]})
+    connection.request("POST", "/gradio_api/call/chat", body,
+                       {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    payload = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {payload[:120]!r}")
+    event_id = json.loads(payload)["event_id"]
+    connection.request("GET", f"/gradio_api/call/chat/{event_id}")
+    response = connection.getresponse()
+    stream = response.read().decode("utf-8")
+    event, _, data = stream.rpartition("event: ")[2].partition("\n")
+    if event.strip() != "complete":
+        raise RuntimeError(f"the call ended with {event.strip()!r}: {data.strip()[:120]!r}")
+    answer = json.loads(data.strip().removeprefix("data:").strip())[0]
+    if not isinstance(answer, str) or not answer.strip() or "⚠️" in answer:
+        raise RuntimeError(f"unusable answer: {str(answer)[:80]!r}")
+    return answer
+
+
 def run_session(url: str, questions: list[str], latencies: list[float], errors: list[str],
                 lock: threading.Lock) -> None:
-    from gradio_client import Client
-
-    try:
-        client = Client(url, verbose=False)
-    except Exception as exc:  # a client that cannot connect counts every question as failed
-        with lock:
-            errors.extend([f"connect: {exc}"] * len(questions))
-        return
+    """One user: a keep-alive connection asking its questions one after another."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                            timeout=60)
     for question in questions:
         started = time.perf_counter()
         try:
-            answer = client.predict(message=question, api_name="/chat")
-            if not isinstance(answer, str) or not answer.strip() or "⚠️" in answer:
-                raise RuntimeError(f"unusable answer: {str(answer)[:80]!r}")
+            ask(connection, question)
         except Exception as exc:
+            connection.close()  # reconnects on the next request
             with lock:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
             continue
         with lock:
             latencies.append(time.perf_counter() - started)
+    connection.close()
 
 
 def main() -> int:

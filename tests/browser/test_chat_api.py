@@ -1,9 +1,13 @@
-"""The chat's /chat endpoint, called the way scripts call it: with gradio_client."""
+"""The chat's /chat endpoint, called the way scripts call it: gradio_client and plain HTTP."""
 
 from __future__ import annotations
 
+import http.client
+import importlib.util
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from gradio_client import Client
@@ -49,3 +53,26 @@ def test_over_long_message_over_the_api(client: Client, chat_server: ChatServer)
     limit = chat_server.max_input_chars
     answer = client.predict(message="a" * (limit + 1), api_name="/chat")
     assert f"the limit is {limit:,} characters" in answer
+
+
+def test_load_benchmark_client_reads_the_final_answer(chat_server: ChatServer) -> None:
+    bench_load = _load_script("bench_load")
+    parts = urllib.parse.urlsplit(chat_server.url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        answer = bench_load.ask(connection, "What is AML.T0903?")
+        again = bench_load.ask(connection, "What is AML.M0901?")  # same keep-alive connection
+    finally:
+        connection.close()
+    assert "AML.T0903: Weathervane Model Cloning" in answer
+    assert "**Sources**" in answer  # the complete event, not a streamed piece
+    assert "AML.M0901" in again
+
+
+def _load_script(name: str) -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
