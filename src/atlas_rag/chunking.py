@@ -76,6 +76,9 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
     head = "".join(about)
 
     pieces: list[tuple[Section, str]] = [(Section("Title", full_name), "title")]
+    lead = _lead(page)
+    if lead:
+        pieces.append((Section("Description", lead), "lead"))
     for section in page.sections:
         if section.title in SKIPPED_SECTIONS:
             continue
@@ -101,6 +104,10 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
             # The page's head: its name and the opening of its description, like a search
             # result's title and abstract.
             context, text = head, _opening(page)
+        elif kind == "lead":
+            # What the object is, in its own first sentences under its bare name: short
+            # enough for the embedding to hold one idea.
+            context = f"{page.id} {full_name}:"
         else:
             context = f"{head}. {label}:"
         chunks.append(
@@ -141,6 +148,18 @@ def _opening(page: Page, words: int = 70) -> str:
             out.append(sentence.strip())
             count += size
     return " ".join(out)
+
+
+def _lead(page: Page, sentences: int = 2) -> str:
+    """The first sentences of the page's description as the page shows them (a
+    sub-technique's first line names the technique it belongs to), at most MAX_WORDS words;
+    "" without a description."""
+    for section in page.sections:
+        if section.title == "Description":
+            text = plain_text(section.text)
+            found = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+            return " ".join(" ".join(found[:sentences]).split()[:MAX_WORDS])
+    return ""
 
 
 def _windows(section: Section) -> list[str]:

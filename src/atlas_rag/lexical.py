@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 
 TOKEN_RE = re.compile(r"aml\.(?:ta|t|m|cs)\d{4}(?:\.\d{3})?|t[a]?\d{4}(?:\.\d{3})?|[a-z0-9]+")
+# "log in", "logged into", "sign on": one term, not the "log" of telemetry.
+LOGIN_RE = re.compile(r"\b(?:log|logs|logged|logging|sign|signs|signed|signing)[ -](?:in|into|on)\b")
 STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "been", "by", "can", "could", "do", "does", "did", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "of", "on", "or", "our", "such", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "about", "any", "some", "may", "might", "me", "my", "using", "use", "used", "via", "than", "other", "also", "more", "most", "only", "own", "so", "very", "s", "t"]
 )
@@ -35,7 +37,7 @@ def stem(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Lower-case stemmed terms without stopwords; IDs stay whole (``aml.t0051.001``)."""
     tokens = []
-    for token in TOKEN_RE.findall(text.lower()):
+    for token in TOKEN_RE.findall(LOGIN_RE.sub("login", text.lower())):
         if token in STOPWORDS:
             continue
         tokens.append(stem(token))
@@ -45,19 +47,51 @@ def tokenize(text: str) -> list[str]:
 
 
 # Everyday words for what ATLAS names more formally; a query term also matches these at half
-# weight ("steal a model" finds "extract" and "exfiltrate").
-RELATED_TERMS: dict[str, tuple[str, ...]] = {
-    "steal": ("extract", "exfiltrat", "theft"),
-    "stolen": ("extract", "exfiltrat", "theft"),
+# weight ("steal a model" finds "extract" and "exfiltrate"). Written as words, stemmed below.
+EVERYDAY_WORDS: dict[str, tuple[str, ...]] = {
+    "steal": ("extract", "exfiltrate", "theft"),
+    "stolen": ("extract", "exfiltrate", "theft"),
     "theft": ("steal", "stolen", "extract"),
-    "copy": ("replica", "extract", "clon"),
-    "clon": ("replica", "extract", "copy"),
-    "leak": ("exfiltrat", "extract", "disclos"),
-    "fool": ("evad", "evas", "misclassify", "misclassificat"),
-    "bypass": ("evad", "evas", "circumvent"),
-    "trick": ("evad", "manipulat", "decept"),
+    "copy": ("replica", "extract", "clone"),
+    "clone": ("replica", "extract", "copy"),
+    "leak": ("exfiltrate", "extract", "disclose"),
+    "regurgitate": ("leak", "disclose"),
+    "fool": ("evade", "evasion", "misclassify", "misclassification"),
+    "bypass": ("evade", "evasion", "circumvent"),
+    "trick": ("evade", "manipulate", "deception"),
+    "prediction": ("inference",),
+    "endpoint": ("api",),
+    "login": ("account", "credential"),
+    "password": ("credential",),
+    "fingerprint": ("identify", "discover"),
+    "surrogate": ("proxy",),
+    "shadow": ("proxy",),
+    "trojan": ("backdoor",),
+    "perturbation": ("adversarial",),
+    "money": ("financial",),
+    "chatbot": ("llm", "chat"),
+    "exfil": ("exfiltrate",),
+    "recon": ("reconnaissance",),
+    "ddos": ("denial",),
+    "pii": ("personal", "sensitive"),
 }
 RELATED_WEIGHT = 0.5
+_EVERYDAY_BY_STEM = {stem(word): related for word, related in EVERYDAY_WORDS.items()}
+RELATED_TERMS: dict[str, tuple[str, ...]] = {
+    term: tuple(stem(word) for word in related) for term, related in _EVERYDAY_BY_STEM.items()
+}
+
+
+def with_formal_words(text: str) -> str:
+    """``text`` followed by the ATLAS words for its everyday words, for the embedding model:
+    "the public prediction endpoint" -> "the public prediction endpoint (inference, api)"."""
+    lowered = text.lower()
+    extra: list[str] = []
+    for token in TOKEN_RE.findall(LOGIN_RE.sub("login", lowered)):
+        for word in _EVERYDAY_BY_STEM.get(stem(token), ()):
+            if word not in extra and word not in lowered:
+                extra.append(word)
+    return f"{text} ({', '.join(extra)})" if extra else text
 
 
 class BM25:

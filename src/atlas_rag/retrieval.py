@@ -10,17 +10,24 @@ from dataclasses import dataclass, field
 from .catalog import Catalog, normalize_name
 from .errors import QueryError
 from .ids import find_attack_ids, find_ids
-from .lexical import BM25, tokenize
+from .lexical import BM25, tokenize, with_formal_words
 from .records import TYPES, Record
 
 # Dense search returns (chunk position, cosine similarity) pairs.
 DenseSearch = Callable[[str, int], list[tuple[int, float]]]
 
-RRF_K = 10
-NAME_WEIGHT = 1.0
-# A page's head (name and opening) says most about what it is; a mitigation's advice for
-# one technique says less about the page it sits on. Measured on evals/ (see README).
-KIND_WEIGHTS = {"title": 1.2, "mitigation-use": 0.8}
+NAME_BONUS = 0.1
+# A page's head (its name and opening, or its first sentences) says most about what it is;
+# a mitigation's advice for one technique says less about the page it sits on. Measured on
+# evals/ (see README).
+KIND_WEIGHTS = {"title": 1.2, "lead": 1.2, "mitigation-use": 0.8}
+# Dense evidence of a page: its best chunk, plus a fifth of its second best, and so on.
+DENSE_DECAY = 0.2
+# Labelled procedure steps vote for their technique when the query reads like a step of an
+# incident: not at all up to STEP_WORDS[0] words, fully from STEP_WORDS[1] words.
+STEP_NEIGHBOURS = 20
+STEP_WEIGHT = 0.6
+STEP_WORDS = (10, 30)
 CANDIDATES = 150
 SNIPPET_CHARS = 300
 
@@ -66,7 +73,7 @@ class Retriever:
         chunks: Sequence[ChunkRef],
         dense: DenseSearch | None,
         max_query_chars: int = 4000,
-        weights: tuple[float, float, float] = (0.5, 1.0, 0.7),
+        weights: tuple[float, float, float] = (0.5, 1.0, 1.2),
     ) -> None:
         self.catalog = catalog
         self.chunks = list(chunks)
@@ -76,10 +83,14 @@ class Retriever:
         # Weights of the chunk BM25, page BM25 and dense rankings in the fusion.
         self.weights = weights
         self.bm25 = BM25([f"{c.context} {c.text}" for c in self.chunks])
-        # Whole pages as documents too: evidence spread over several chunks adds up.
+        # Whole pages as documents too, under their full name: evidence spread over several
+        # chunks adds up.
         by_page: dict[str, list[str]] = {}
         for chunk in self.chunks:
-            by_page.setdefault(chunk.page_id, []).append(chunk.text)
+            if chunk.page_id not in by_page:
+                record = catalog.records.get(chunk.page_id)
+                by_page[chunk.page_id] = [catalog.full_name(record)] if record else []
+            by_page[chunk.page_id].append(chunk.text)
         self.page_ids = list(by_page)
         self.page_bm25 = BM25([" ".join(texts) for texts in by_page.values()])
         # Every name an object goes by: a sub-technique also by its own name when that is
@@ -138,25 +149,45 @@ class Retriever:
         return max((score for _, score in found), default=0.0)
 
     def rank(self, query: str) -> list[tuple[str, float, tuple[str, ...], int | None]]:
-        """Every candidate object with its fused score and the signals that found it."""
+        """Every candidate object with its fused score and the signals that found it.
+
+        Each signal's page scores are scaled to 0..1 for this query and added with its
+        weight, so a signal that separates its pages clearly counts for more than one whose
+        pages are all alike. The scale runs from the signal's best page down to its last
+        candidate, or down to zero when every match is a candidate.
+        """
         exact = self._exact(query)
         fused: dict[str, float] = {}
         how: dict[str, list[str]] = {}
         best_chunk: dict[str, int] = {}
-        signals = [("bm25", self._best_per_page(self.bm25.top(query, CANDIDATES)), self.weights[0])]
-        page_scores = self.page_bm25.top(query, CANDIDATES)
-        signals.append(("bm25", [(self.page_ids[i], (s, -1)) for i, s in page_scores], self.weights[1]))
+        chunk_hits = self.bm25.top(query, CANDIDATES)
+        page_hits = self.page_bm25.top(query, CANDIDATES)
+        signals = [
+            ("bm25", self._best_per_page(chunk_hits), self.weights[0],
+             len(chunk_hits) < CANDIDATES),
+            ("bm25", [(self.page_ids[i], (s, -1)) for i, s in page_hits], self.weights[1],
+             len(page_hits) < CANDIDATES),
+        ]
         if self.dense is not None:
-            dense = self._best_per_page(self.dense(query, CANDIDATES))
-            signals.append(("dense", dense, self.weights[2]))
-        for label, order, weight in signals:
-            for rank, (page, (_, position)) in enumerate(order):
-                fused[page] = fused.get(page, 0.0) + weight / (RRF_K + rank + 1)
+            found = self.dense(with_formal_words(query), CANDIDATES)
+            signals.append(("dense", self._dense_per_page(found), self.weights[2],
+                            len(found) < CANDIDATES))
+        step_weight = STEP_WEIGHT * _ramp(len(query.split()), *STEP_WORDS)
+        if step_weight:
+            signals.append(("steps", self._step_votes(chunk_hits), step_weight, True))
+        for label, order, weight, complete in signals:
+            if not order:
+                continue
+            high = order[0][1][0]
+            low = 0.0 if complete else order[-1][1][0]
+            spread = (high - low) or 1.0
+            for page, (score, position) in order:
+                fused[page] = fused.get(page, 0.0) + weight * max(0.0, score - low) / spread
                 how.setdefault(page, []).append(label)
                 if position >= 0:
                     best_chunk.setdefault(page, position)
-        for n, (atlas_id, _) in enumerate(self.name_matches(query)[:5]):
-            fused[atlas_id] = fused.get(atlas_id, 0.0) + NAME_WEIGHT / (RRF_K + n + 1)
+        for atlas_id, _ in self.name_matches(query)[:5]:
+            fused[atlas_id] = fused.get(atlas_id, 0.0) + NAME_BONUS
             how.setdefault(atlas_id, []).append("name")
         out: list[tuple[str, float, tuple[str, ...], int | None]] = []
         for n, atlas_id in enumerate(exact):
@@ -212,6 +243,44 @@ class Retriever:
                 per_page[chunk.page_id] = (score, position)
         return sorted(per_page.items(), key=lambda item: -item[1][0])
 
+    def _dense_per_page(
+        self, chunk_scores: list[tuple[int, float]]
+    ) -> list[tuple[str, tuple[float, int]]]:
+        """Pages ranked by their chunks' similarities, best first, each next one counting
+        DENSE_DECAY times the one before: a page matching in several places ranks higher."""
+        per_page: dict[str, list[tuple[float, int]]] = {}
+        for position, raw in chunk_scores:
+            chunk = self.chunks[position]
+            per_page.setdefault(chunk.page_id, []).append(
+                (raw * KIND_WEIGHTS.get(chunk.kind, 1.0), position)
+            )
+        ranked = []
+        for page, found in per_page.items():
+            found.sort(reverse=True)
+            score = sum(value * DENSE_DECAY**n for n, (value, _) in enumerate(found))
+            ranked.append((page, (score, found[0][1])))
+        return sorted(ranked, key=lambda item: -item[1][0])
+
+    def _step_votes(
+        self, chunk_scores: list[tuple[int, float]]
+    ) -> list[tuple[str, tuple[float, int]]]:
+        """Techniques voted for by the procedure examples on their pages that match the query
+        best (BM25, as a share of the best match): steps of past incidents labelled with
+        the technique they show."""
+        top = chunk_scores[0][1] if chunk_scores else 0.0
+        votes: dict[str, tuple[float, int]] = {}
+        seen = 0
+        for position, score in chunk_scores:
+            chunk = self.chunks[position]
+            if chunk.kind != "procedure-example":
+                continue
+            total, first = votes.get(chunk.page_id, (0.0, position))
+            votes[chunk.page_id] = (total + score / top, first)
+            seen += 1
+            if seen == STEP_NEIGHBOURS:
+                break
+        return sorted(votes.items(), key=lambda item: -item[1][0])
+
     # ------------------------------------------------------------------ hits
 
     def _hit(
@@ -247,6 +316,11 @@ def best_sentence(text: str, query: str, limit: int = SNIPPET_CHARS) -> str:
     best = max(sentences, key=lambda s: (len(terms & set(tokenize(s))), -sentences.index(s)))
     best = re.sub(r"\s+", " ", best)
     return best if len(best) <= limit else best[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 up to ``low``, 1 from ``high``, linear in between."""
+    return min(1.0, max(0.0, (value - low) / (high - low)))
 
 
 def _check_types(types: Iterable[str] | None) -> set[str] | None:

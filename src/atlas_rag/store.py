@@ -48,6 +48,11 @@ class StoredChunks:
     embeddings: np.ndarray | None
 
 
+# The index holds a few thousand chunks: a wide graph search costs little and makes the
+# nearest neighbours all but exact, so rebuilding the same release ranks the same way.
+HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 400, "max_neighbors": 32}
+
+
 def _chroma_settings() -> ChromaSettings:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
@@ -66,7 +71,7 @@ class Generation:
             return self.client.create_collection(
                 self.chunks_name,
                 embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": HNSW},
             )
         return self.client.get_collection(self.chunks_name, embedding_function=None)
 
@@ -75,7 +80,7 @@ class Generation:
             return self.client.create_collection(
                 self.pages_name,
                 embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": HNSW},
                 metadata={"manifest": json.dumps(manifest or {})},
             )
         return self.client.get_collection(self.pages_name, embedding_function=None)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from atlas_rag.catalog import Catalog
 from atlas_rag.chunking import MAX_WORDS, Chunk, chunk_page, chunk_pages
-from atlas_rag.corpus import Page, parse_page, render_page
+from atlas_rag.corpus import Page, parse_page, plain_text, render_page
 
 pytestmark = pytest.mark.unit
 
@@ -39,8 +40,25 @@ def test_every_chunk_carries_its_page_metadata(catalog: Catalog, names: dict[str
         assert c.tactics == ("AML.TA0901",)
         assert c.url == "https://atlas.mitre.org/techniques/AML.T0901.001"
         assert c.context.startswith("AML.T0901.001 Lighthouse Beacon Probing: Foghorn Echo Mapping")
-        assert "Orchard Surveying" in c.context  # the tactic by name
+        if c.kind != "lead":  # the lead goes by its bare name
+            assert "Orchard Surveying" in c.context  # the tactic by name
         assert c.embed_text.startswith(c.context)
+
+
+def test_lead_chunk_is_the_first_sentences_under_the_bare_name(
+    catalog: Catalog, names: dict[str, str]
+) -> None:
+    chunks = _chunks(catalog, names, "AML.T0901.001")
+    leads = [c for c in chunks if c.kind == "lead"]
+    assert len(leads) == 1
+    lead = leads[0]
+    assert lead.context == "AML.T0901.001 Lighthouse Beacon Probing: Foghorn Echo Mapping:"
+    # A sub-technique's lead starts with the technique it belongs to, then its description.
+    first = re.split(r"(?<=[.!?])\s+", plain_text(catalog.get("AML.T0901.001").description))[0]
+    assert lead.text == f"Sub-technique of AML.T0901: Lighthouse Beacon Probing {first.strip()}"
+    technique = next(c for c in _chunks(catalog, names, "AML.T0901") if c.kind == "lead")
+    sentences = re.split(r"(?<=[.!?])\s+", plain_text(catalog.get("AML.T0901").description))
+    assert technique.text == " ".join(s.strip() for s in sentences[:2])
 
 
 def test_first_chunk_is_the_page_head(catalog: Catalog, names: dict[str, str]) -> None:
@@ -61,7 +79,7 @@ def test_sections_become_chunks_with_their_kind_and_links(
     for c in chunks:
         by_section.setdefault(c.section, []).append(c)
     assert "Metadata" not in by_section and "Tactics" not in by_section
-    description = by_section["Description"][0]
+    description = next(c for c in by_section["Description"] if c.kind != "lead")
     assert description.kind == "description"
     assert "lighthouse beacon" in description.text.lower()
     assert "AML.T0901.001" in description.links  # the converted site link

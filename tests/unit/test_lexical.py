@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_rag.lexical import BM25, stem, tokenize
+from atlas_rag.lexical import BM25, stem, tokenize, with_formal_words
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +79,27 @@ def test_bm25_scores_rare_terms_higher_than_common_ones() -> None:
 def test_bm25_of_no_documents() -> None:
     bm25 = BM25([])
     assert bm25.top("anything", 5) == []
+
+
+def test_logging_in_is_one_term_apart_from_logging() -> None:
+    assert tokenize("they logged into the console")[0] == "login"
+    assert "login" in tokenize("Signing in with a stolen password")
+    assert "login" not in tokenize("Telemetry logging keeps a log of inference calls")
+
+
+def test_everyday_words_also_match_the_formal_ones_at_lower_weight() -> None:
+    bm25 = BM25(["The adversary may extract the model.", "The model is served on a GPU."])
+    scores = bm25.scores("steal model")
+    assert scores[0] > scores[1] > 0
+    exact = BM25(["The adversary may steal the model.", "The adversary may extract the model."])
+    steal, extract = exact.scores("steal model")
+    assert steal > extract > 0
+
+
+def test_formal_words_are_appended_for_the_embedding_model() -> None:
+    assert with_formal_words("the public prediction endpoint") == (
+        "the public prediction endpoint (inference, api)"
+    )
+    # Nothing to add, or the formal word is already there: the text is unchanged.
+    assert with_formal_words("weathervane beacons") == "weathervane beacons"
+    assert with_formal_words("prediction via the inference API") == "prediction via the inference API"

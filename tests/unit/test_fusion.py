@@ -1,0 +1,98 @@
+"""How the retriever weighs its signals, on hand-made chunks and a scripted dense search."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from atlas_rag.catalog import Catalog
+from atlas_rag.retrieval import CANDIDATES, STEP_WORDS, ChunkRef, Retriever
+
+BEACON, FOGHORN, SEEDBANK, CLONING, LEDGER = (
+    "AML.T0901", "AML.T0901.001", "AML.T0902", "AML.T0903", "AML.T0904",
+)
+
+
+def _chunk(n: int, page: str, kind: str, text: str) -> ChunkRef:
+    return ChunkRef(f"{page}#{n}", page, kind, "Section", text, f"{page} context", ())
+
+
+CHUNKS = [
+    _chunk(0, BEACON, "description", "Lighthouse beacons sweep the harbour every night."),
+    _chunk(1, BEACON, "procedure-example",
+           "The surveyors hung a copper lantern from the pier crane and timed its reflections."),
+    _chunk(2, BEACON, "procedure-example",
+           "A copper lantern on the crane flashed while the surveyors counted reflections."),
+    _chunk(3, SEEDBANK, "description", "Seedbank kernels were tainted with a hidden blight."),
+    _chunk(4, SEEDBANK, "description", "Blighted kernels spread through the seedbank drawers."),
+    _chunk(5, CLONING, "description", "The weathervane replica copies the proprietary predictor."),
+    _chunk(6, LEDGER, "description", "Ledger vault encryption keeps silo snapshots unreadable."),
+    _chunk(7, FOGHORN, "description", "Foghorn echoes map the hidden replicas behind one host."),
+]
+
+
+def _scripted(scores: dict[int, float]) -> Callable[[str, int], list[tuple[int, float]]]:
+    """A dense search returning the same chunk similarities for every query."""
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    return lambda query, k: ranked[:k]
+
+
+def _retriever(catalog: Catalog, dense: dict[int, float] | None) -> Retriever:
+    return Retriever(catalog, CHUNKS, _scripted(dense) if dense is not None else None)
+
+
+def _order(retriever: Retriever, query: str) -> list[str]:
+    return [atlas_id for atlas_id, _, _, _ in retriever.rank(query)]
+
+
+def test_dense_evidence_in_several_chunks_adds_up(catalog: Catalog) -> None:
+    # Both pages' best chunk is equally similar; the seedbank matches in a second place too.
+    retriever = _retriever(catalog, {0: 0.8, 3: 0.8, 4: 0.6, 5: 0.1})
+    order = _order(retriever, "zebra quilt")  # no word in common: dense alone decides
+    assert order.index(SEEDBANK) < order.index(BEACON)
+
+
+def test_the_only_lexical_match_counts_in_full(catalog: Catalog) -> None:
+    # Dense prefers the cloning page a little; only the ledger page has the query's words.
+    retriever = _retriever(catalog, {5: 0.9, 6: 0.85, 0: 0.2})
+    assert _order(retriever, "silo snapshots")[0] == LEDGER
+
+
+def test_scores_fall_from_the_best_candidate(catalog: Catalog) -> None:
+    ranked = _retriever(catalog, {5: 0.9, 6: 0.85, 0: 0.2}).rank("silo snapshots")
+    scores = [score for _, score, _, _ in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(0.99)
+
+
+def test_labelled_steps_vote_only_for_queries_that_read_like_a_step(catalog: Catalog) -> None:
+    retriever = _retriever(catalog, None)
+    short = "copper lantern reflections"
+    assert len(short.split()) <= STEP_WORDS[0]
+    long = (
+        "During the assessment the team hung a copper lantern from a crane near the pier and "
+        "then timed and counted every one of its reflections off the water to learn where the "
+        "harbour wall stood and which boats were moored there overnight"
+    )
+    assert len(long.split()) >= STEP_WORDS[1]
+    signals = {atlas_id: how for atlas_id, _, how, _ in retriever.rank(long)}
+    assert "steps" in signals[BEACON]
+    assert all("steps" not in how for _, _, how, _ in retriever.rank(short))
+
+
+def test_step_votes_sum_the_matching_examples_of_each_technique(catalog: Catalog) -> None:
+    retriever = _retriever(catalog, None)
+    hits = retriever.bm25.top("copper lantern crane surveyors reflections", CANDIDATES)
+    votes = dict(retriever._step_votes(hits))
+    assert set(votes) == {BEACON}  # descriptions do not vote
+    total, first = votes[BEACON]
+    assert total == pytest.approx(2.0, abs=0.5)  # two examples, each a share of the best
+    assert first in (1, 2)
+
+
+def test_exact_ids_stay_ahead_of_fused_scores(catalog: Catalog) -> None:
+    retriever = _retriever(catalog, {0: 0.9, 5: 0.2})
+    ranked = retriever.rank("is AML.T0903 like lighthouse beacons?")
+    assert ranked[0][0] == CLONING and ranked[0][2] == ("exact",)
+    assert ranked[1][0] == BEACON
