@@ -16,6 +16,7 @@ from .errors import IndexIncompatibleError
 from .indexer import BuildReport, build, manifest_problem
 from .mapping import map_text
 from .records import Record
+from .rerank import CrossEncoderReranker
 from .retrieval import ChunkRef, Hit, Retriever
 from .settings import Settings
 from .store import Generation, Store
@@ -67,6 +68,7 @@ class AtlasRAG:
         self._generation: Generation | None = None
         self._retriever: Retriever | None = None
         self.manifest: dict[str, Any] = {}
+        self.reranker = CrossEncoderReranker(settings.reranker_path) if settings.reranker_path else None
         self._load()
 
     @classmethod
@@ -121,14 +123,19 @@ class AtlasRAG:
                 found = generation.nearest(vector, min(k, len(chunks)))
             return [(positions[cid], score) for cid, score in found if cid in positions]
 
-        retriever = Retriever(catalog, chunks, dense, self.settings.max_query_chars)
+        retriever = Retriever(
+            catalog, chunks, dense, self.settings.max_query_chars,
+            reranker=self.reranker, rerank_depth=self.settings.rerank_depth,
+        )
         with self._lock:
             self._generation, self._retriever, self.manifest = generation, retriever, manifest
         logger.info("opened index %s (%d objects, %d chunks)", generation.name, len(catalog), len(chunks))
 
     def warm_up(self) -> None:
-        """Load the embedding model and run one search, so the first question is fast."""
+        """Load the models and run one search, so the first question is fast."""
         self.retriever.relevance("warm up the embedding model")
+        if self.reranker is not None:
+            self.retriever.rank("warm up the cross-encoder")
 
     def refresh(self) -> bool:
         """Switch to a newer published index if a build published one; True if it switched."""

@@ -12,6 +12,7 @@ from .errors import QueryError
 from .ids import find_attack_ids, find_ids
 from .lexical import BM25, tokenize, with_formal_words
 from .records import TYPES, Record
+from .rerank import Reranker
 
 # Dense search returns (chunk position, cosine similarity) pairs.
 DenseSearch = Callable[[str, int], list[tuple[int, float]]]
@@ -74,6 +75,8 @@ class Retriever:
         dense: DenseSearch | None,
         max_query_chars: int = 4000,
         weights: tuple[float, float, float] = (0.5, 1.0, 1.2),
+        reranker: Reranker | None = None,
+        rerank_depth: int = 20,
     ) -> None:
         self.catalog = catalog
         self.chunks = list(chunks)
@@ -82,6 +85,10 @@ class Retriever:
         self.max_query_chars = max_query_chars
         # Weights of the chunk BM25, page BM25 and dense rankings in the fusion.
         self.weights = weights
+        # Optional: a cross-encoder re-orders the best fused results (cached like dense).
+        self.reranker = reranker
+        self.rerank_depth = rerank_depth
+        self._rerank_scores = functools.lru_cache(maxsize=256)(self._cross_scores)
         self.bm25 = BM25([f"{c.context} {c.text}" for c in self.chunks])
         # Whole pages as documents too, under their full name: evidence spread over several
         # chunks adds up.
@@ -193,11 +200,46 @@ class Retriever:
         for n, atlas_id in enumerate(exact):
             out.append((atlas_id, 1.0 + 1.0 / (n + 1), ("exact",), best_chunk.get(atlas_id)))
         top = max(fused.values(), default=1.0) or 1.0
+        ranked = []
         for atlas_id, score in sorted(fused.items(), key=lambda item: -item[1]):
             if atlas_id not in exact:
                 signals_used = tuple(dict.fromkeys(how[atlas_id]))
-                out.append((atlas_id, score / top * 0.99, signals_used, best_chunk.get(atlas_id)))
-        return out
+                ranked.append((atlas_id, score / top * 0.99, signals_used, best_chunk.get(atlas_id)))
+        if self.reranker is not None:
+            ranked = self._rerank(query, ranked)
+        return out + ranked
+
+    def _rerank(
+        self, query: str, ranked: list[tuple[str, float, tuple[str, ...], int | None]]
+    ) -> list[tuple[str, float, tuple[str, ...], int | None]]:
+        """The first ``rerank_depth`` results in the cross-encoder's order; they keep the
+        scores of the places they take, so scores still fall down the list."""
+        head, tail = ranked[: self.rerank_depth], ranked[self.rerank_depth :]
+        if len(head) < 2:
+            return ranked
+        pairs = tuple((atlas_id, self._rerank_text(atlas_id, position))
+                      for atlas_id, _, _, position in head)
+        scores = self._rerank_scores(query, pairs)
+        order = sorted(range(len(head)), key=lambda n: -scores[n])
+        reordered = [
+            (head[n][0], head[place][1], (*head[n][2], "rerank"), head[n][3])
+            for place, n in enumerate(order)
+        ]
+        return reordered + tail
+
+    def _rerank_text(self, atlas_id: str, position: int | None) -> str:
+        """What the cross-encoder reads of a result: its name and the text that matched."""
+        record = self.catalog.records.get(atlas_id)
+        name = self.catalog.full_name(record) if record else atlas_id
+        if position is not None and self.chunks[position].kind not in ("title", "lead"):
+            text = self.chunks[position].text
+        else:
+            text = record.description if record else ""
+        return f"{name}. {text[:1500]}"
+
+    def _cross_scores(self, query: str, pairs: tuple[tuple[str, str], ...]) -> list[float]:
+        assert self.reranker is not None
+        return self.reranker.score(query, [text for _, text in pairs])
 
     # ------------------------------------------------------------------ signals
 

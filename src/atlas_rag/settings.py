@@ -59,6 +59,12 @@ class Settings:
         default=None,
     )
     embed_batch_size: int = _doc("Texts per embedding batch.", default=32)
+    reranker_path: Path | None = _doc(
+        "Local folder of a sentence-transformers cross-encoder that re-orders the best results. "
+        "Empty: no re-ranking.",
+        default=None,
+    )
+    rerank_depth: int = _doc("How many of the best results the cross-encoder re-orders.", default=20)
     max_query_chars: int = _doc("Longest search query accepted, in characters.", default=4000)
     max_input_chars: int = _doc(
         "Longest chat message or incident text accepted, in characters.", default=20000
@@ -107,7 +113,7 @@ class Settings:
                 "set ATLAS_RAG_CHROMA_URL=http://host:port",
             )
         for name in ("embed_batch_size", "max_query_chars", "max_input_chars", "port",
-                     "queue_size", "concurrency"):
+                     "queue_size", "concurrency", "rerank_depth"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
         if self.port > 65535:

@@ -96,3 +96,45 @@ def test_exact_ids_stay_ahead_of_fused_scores(catalog: Catalog) -> None:
     ranked = retriever.rank("is AML.T0903 like lighthouse beacons?")
     assert ranked[0][0] == CLONING and ranked[0][2] == ("exact",)
     assert ranked[1][0] == BEACON
+
+
+class WordReranker:
+    """A stand-in cross-encoder: a text scores by how often it says ``word``."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls = 0
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        self.calls += 1
+        return [float(text.lower().count(self.word)) for text in texts]
+
+
+def test_reranker_reorders_the_best_results_and_keeps_scores_falling(catalog: Catalog) -> None:
+    dense = {0: 0.9, 3: 0.8, 5: 0.7, 6: 0.6, 7: 0.5}
+    plain = Retriever(catalog, CHUNKS, _scripted(dense))
+    reranker = WordReranker("ledger")
+    reranked = Retriever(catalog, CHUNKS, _scripted(dense), reranker=reranker, rerank_depth=3)
+    before = plain.rank("zebra quilt")
+    after = reranked.rank("zebra quilt")
+    assert before[0][0] == BEACON and before[3][0] == LEDGER  # fourth without re-ranking
+    # Only the first three are re-ordered: the ledger page, fourth, stays where it was.
+    assert [a for a, *_ in after[3:]] == [a for a, *_ in before[3:]]
+    assert {a for a, *_ in after[:3]} == {a for a, *_ in before[:3]}
+    assert all("rerank" in how for _, _, how, _ in after[:3])
+    assert [s for _, s, _, _ in after] == [s for _, s, _, _ in before]
+
+    deep = Retriever(catalog, CHUNKS, _scripted(dense), reranker=WordReranker("ledger"))
+    assert deep.rank("zebra quilt")[0][0] == LEDGER
+
+
+def test_reranker_leaves_exact_matches_first_and_is_asked_once_per_query(
+    catalog: Catalog,
+) -> None:
+    reranker = WordReranker("weathervane")
+    retriever = Retriever(catalog, CHUNKS, _scripted({0: 0.9, 5: 0.2, 6: 0.1}), reranker=reranker)
+    ranked = retriever.rank("AML.T0904 beacons")
+    assert ranked[0][0] == LEDGER and ranked[0][2] == ("exact",)
+    assert ranked[1][0] == CLONING  # the only other text saying "weathervane"
+    retriever.rank("AML.T0904 beacons")
+    assert reranker.calls == 1

@@ -98,6 +98,7 @@ def test_unrecognised_boolean_is_an_error(raw: str) -> None:
         ({"ATLAS_RAG_PORT": "-5"}, "port"),
         ({"ATLAS_RAG_MAX_QUERY_CHARS": "1.5"}, "max_query_chars"),
         ({"ATLAS_RAG_EMBED_BATCH_SIZE": "0"}, "embed_batch_size"),
+        ({"ATLAS_RAG_RERANK_DEPTH": "0"}, "rerank_depth"),
         ({"ATLAS_RAG_CHROMA_TIMEOUT": "soon"}, "chroma_timeout"),
         ({"ATLAS_RAG_LLM": "gpt"}, "llm"),
         ({"ATLAS_RAG_CHROMA_URL": "localhost:8000"}, "chroma_url"),
