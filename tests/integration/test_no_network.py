@@ -1,4 +1,5 @@
-"""The runtime opens no outbound connection: build, search, ask and the chat, with the real model.
+"""The runtime opens no outbound connection: build, search, ask and the chat, with the real model,
+and search re-ranked by a cross-encoder loaded by local path.
 
 A fresh interpreter blocks every socket connection and name lookup that is not loopback and
 records the attempts; the whole flow must finish with none recorded.
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 GUARDED_RUN = textwrap.dedent(
     """
-    import ipaddress, json, socket, sys, urllib.request
+    import ipaddress, json, pathlib, shutil, socket, sys, urllib.request
 
     attempts = []
 
@@ -68,6 +69,11 @@ GUARDED_RUN = textwrap.dedent(
     rag.search("copying a prediction endpoint")
     rag.ask("which mitigations address AML.T0903?")
     rag.ask("what is the weather tomorrow?")
+    from atlas_rag.embeddings import default_model_path
+    cross_encoder = pathlib.Path(work) / "cross-encoder"
+    shutil.copytree(default_model_path(), cross_encoder)
+    reranked = atlas_rag.AtlasRAG.open(settings=settings.replace(reranker_path=cross_encoder))
+    assert "rerank" in reranked.search("copying a prediction endpoint")[0].matched_by
     app = build_app(rag, settings)
     launch(app, settings, prevent_thread_lock=True)
     page = urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/", timeout=30).read()
