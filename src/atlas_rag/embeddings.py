@@ -40,6 +40,29 @@ def hub_offline() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
+class LocalModel:
+    """A sentence-transformers model class loaded from a local folder on first use, once, by
+    whichever thread needs it first; the Hub is never asked."""
+
+    def __init__(self, path: Path, kind: str, label: str) -> None:
+        self.path = path
+        self.kind = kind  # the sentence_transformers class: SentenceTransformer, CrossEncoder
+        self.label = label
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                hub_offline()
+                import sentence_transformers
+
+                logger.info("loading %s from %s", self.label, self.path)
+                model_class = getattr(sentence_transformers, self.kind)
+                self._model = model_class(str(self.path), device="cpu", local_files_only=True)
+            return self._model
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded by local path on first use (thread-safe)."""
 
@@ -54,23 +77,16 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.name = DEFAULT_MODEL_NAME if model_path is None else path.name
         self.dimension = _read_dimension(path)
-        self._model: Any = None
-        self._lock = threading.Lock()
+        self._model = LocalModel(path, "SentenceTransformer", "embedding model")
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._model is None:
-                hub_offline()
-                from sentence_transformers import SentenceTransformer
-
-                logger.info("loading embedding model from %s", self.path)
-                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        self._model.get()
 
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
-        self.warm_up()
+        model = self._model.get()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
+        vectors = model.encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,

@@ -8,15 +8,11 @@ embedding model, it is loaded by local path with hub access off.
 
 from __future__ import annotations
 
-import logging
-import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from .embeddings import hub_offline
+from .embeddings import LocalModel
 from .errors import SettingsError
-
-logger = logging.getLogger(__name__)
 
 
 class Reranker(Protocol):
@@ -37,21 +33,10 @@ class CrossEncoderReranker:
                 "folder, or leave it empty to search without re-ranking",
             )
         self.path = path
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                hub_offline()
-                from sentence_transformers import CrossEncoder
-
-                logger.info("loading cross-encoder from %s", self.path)
-                self._model = CrossEncoder(str(self.path), device="cpu", local_files_only=True)
-            return self._model
+        self._model = LocalModel(path, "CrossEncoder", "cross-encoder")
 
     def score(self, query: str, texts: list[str]) -> list[float]:
         if not texts:
             return []
-        scores = self._load().predict([(query, text) for text in texts], show_progress_bar=False)
+        scores = self._model.get().predict([(query, text) for text in texts], show_progress_bar=False)
         return [float(s) for s in scores]
