@@ -27,7 +27,8 @@ from .store import Generation, Store
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+# 2: every page also has a lead chunk (its first sentences under its bare name).
+INDEX_FORMAT = 2
 
 
 @dataclass

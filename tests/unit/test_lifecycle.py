@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from atlas_rag import AtlasRAG, IndexIncompatibleError, IndexLockedError, build_index
+from atlas_rag.indexer import INDEX_FORMAT
 from atlas_rag.store import Store
 from helpers import FIXTURE_RELEASE, TESTS_DIR, BuiltIndex, FakeEmbedder
 
@@ -372,13 +373,16 @@ def test_an_index_of_another_embedder_is_incompatible_and_says_rebuild(
     assert _open(fresh_index, same).search("AML.T0904")[0].id == "AML.T0904"
 
 
-@pytest.mark.parametrize("fmt", [2, 0, "1", None], ids=["newer", "older", "text", "missing"])
+@pytest.mark.parametrize(
+    "fmt", [INDEX_FORMAT + 1, INDEX_FORMAT - 1, str(INDEX_FORMAT), None],
+    ids=["newer", "older", "text", "missing"],
+)
 def test_an_index_of_another_format_is_incompatible_and_says_rebuild(
     fresh_index: BuiltIndex, fmt: Any
 ) -> None:
     generation = Store(fresh_index.settings).current()
     manifest = generation.manifest()
-    assert manifest["format"] == 1
+    assert manifest["format"] == INDEX_FORMAT
     if fmt is None:
         del manifest["format"]
     else:
@@ -387,7 +391,7 @@ def test_an_index_of_another_format_is_incompatible_and_says_rebuild(
     with pytest.raises(IndexIncompatibleError) as info:
         _open(fresh_index)
     message = str(info.value)
-    assert f"index format {fmt!r}, this version reads format 1" in message
+    assert f"index format {fmt!r}, this version reads format {INDEX_FORMAT}" in message
     assert "rebuild it with `atlas-rag build`" in message
     report = _build(fresh_index, FIXTURE_RELEASE)
     assert report.embedded == report.chunks  # vectors of an unreadable index are not reused
@@ -399,6 +403,6 @@ def test_a_manifest_on_disk_that_is_not_json_does_not_matter_to_readers(
 ) -> None:
     # Readers take the manifest from the Chroma database; the file is for people and prune.
     path = fresh_index.index_dir / _current(fresh_index) / "manifest.json"
-    assert json.loads(path.read_text())["format"] == 1
+    assert json.loads(path.read_text())["format"] == INDEX_FORMAT
     path.write_text("{not json")
     assert _open(fresh_index).search("AML.T0904")[0].id == "AML.T0904"
