@@ -29,6 +29,8 @@ DENSE_DECAY = 0.2
 STEP_NEIGHBOURS = 20
 STEP_WEIGHT = 0.6
 STEP_WORDS = (10, 30)
+# Chunks made to summarise their page: a hit found by one quotes the description instead.
+SUMMARY_KINDS = ("title", "lead")
 CANDIDATES = 150
 SNIPPET_CHARS = 300
 
@@ -231,7 +233,7 @@ class Retriever:
         """What the cross-encoder reads of a result: its name and the text that matched."""
         record = self.catalog.records.get(atlas_id)
         name = self.catalog.full_name(record) if record else atlas_id
-        if position is not None and self.chunks[position].kind not in ("title", "lead"):
+        if position is not None and self.chunks[position].kind not in SUMMARY_KINDS:
             text = self.chunks[position].text
         else:
             text = record.description if record else ""
@@ -328,7 +330,7 @@ class Retriever:
     def _hit(
         self, record: Record, score: float, how: tuple[str, ...], position: int | None, query: str
     ) -> Hit:
-        if position is not None and self.chunks[position].kind != "title":
+        if position is not None and self.chunks[position].kind not in SUMMARY_KINDS:
             chunk = self.chunks[position]
             text, section = chunk.text, chunk.section
         else:

@@ -138,3 +138,14 @@ def test_reranker_leaves_exact_matches_first_and_is_asked_once_per_query(
     assert ranked[1][0] == CLONING  # the only other text saying "weathervane"
     retriever.rank("AML.T0904 beacons")
     assert reranker.calls == 1
+
+
+def test_a_hit_found_by_a_summary_chunk_quotes_the_description(catalog: Catalog) -> None:
+    lead = _chunk(8, FOGHORN, "lead",
+                  "Sub-technique of AML.T0901: Lighthouse Beacon Probing Adversaries sound a foghorn.")
+    retriever = Retriever(catalog, [*CHUNKS, lead], _scripted({8: 0.9, 0: 0.3}))
+    hit = retriever.search("zebra quilt", k=1)[0]
+    assert hit.id == FOGHORN
+    assert hit.section == "Description"
+    assert not hit.snippet.startswith("Sub-technique of")
+    assert hit.snippet in catalog.get(FOGHORN).description
