@@ -46,9 +46,9 @@ def mixed_queries(rag: object, n: int = 200, seed: int = 5) -> list[str]:
     ids = [f"What is {r.id}?" for r in rng.sample(records, n // 4)]
     names = [catalog.full_name(r) for r in rng.sample(records, n // 4)]
     concept = [row["query"] for row in read_jsonl(ROOT / "evals" / "concept.jsonl")]
-    answers = [row["question"] for row in read_jsonl(ROOT / "evals" / "answers.jsonl")
-               if row["category"] == "open"]
-    return ids + names + rng.sample(concept, n // 4) + (answers * 3)[: n // 4]
+    asked = [turn["user"] for conversation in read_jsonl(ROOT / "evals" / "conversations.jsonl")
+             for turn in conversation["turns"] if turn.get("intent") in ("attack", "defend")]
+    return ids + names + rng.sample(concept, n // 4) + rng.sample(asked, n // 4)
 
 
 def main() -> int:
@@ -90,25 +90,22 @@ def main() -> int:
         figures["search_p50_ms"] = round(statistics.median(timings), 1)
         figures["search_p95_ms"] = round(percentile(timings, 0.95), 1)
 
-        questions = [row for row in read_jsonl(ROOT / "evals" / "answers.jsonl")
-                     if row["category"] != "incident" and "question" in row]
-        asks = []
-        for row in questions:
-            t = time.perf_counter()
-            rag.ask(row["question"] + " ")  # a fresh query text, not a cached one
-            asks.append(1000 * (time.perf_counter() - t))
-        figures["ask_questions"] = len(asks)
+        # Every turn of the conversation eval, asked with its conversation as history;
+        # pasted incident write-ups are timed apart (they map the whole text).
+        asks, maps = [], []
+        for conversation in read_jsonl(ROOT / "evals" / "conversations.jsonl"):
+            history: list[tuple[str, str]] = []
+            for turn in conversation["turns"]:
+                t = time.perf_counter()
+                answer = rag.ask(turn["user"] + " ", history)  # a fresh text, not a cached one
+                took = 1000 * (time.perf_counter() - t)
+                (maps if answer.intent == "incident" else asks).append(took)
+                history.append((turn["user"], answer.text))
+        figures["ask_turns"] = len(asks)
         figures["ask_p50_ms"] = round(statistics.median(asks), 1)
         figures["ask_p95_ms"] = round(percentile(asks, 0.95), 1)
-
-        incidents = [row["question"] for row in read_jsonl(ROOT / "evals" / "answers.jsonl")
-                     if row["category"] == "incident"]
-        maps = []
-        for text in incidents:
-            t = time.perf_counter()
-            rag.map_text(text)
-            maps.append(1000 * (time.perf_counter() - t))
-        figures["map_text_p50_ms"] = round(statistics.median(maps), 1)
+        figures["ask_incident_turns"] = len(maps)
+        figures["ask_incident_p50_ms"] = round(statistics.median(maps), 1)
         figures["serving_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

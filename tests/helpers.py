@@ -6,10 +6,11 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from atlas_rag import BuildReport, Settings, build_index
+from atlas_rag import AtlasRAG, BuildReport, Settings, build_index
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURE_RELEASE = TESTS_DIR / "fixtures" / "mini-atlas.yaml"
@@ -129,3 +130,39 @@ def build_fixture(
         embedder=embedder,
     )
     return BuiltIndex(root, settings, report, embedder)
+
+
+REPO = TESTS_DIR.parent
+
+
+def release_path() -> Path:
+    """The full ATLAS release for integration tests (ATLAS_RAG_TEST_RELEASE, or ../shared)."""
+    import os
+
+    import pytest
+
+    configured = os.environ.get("ATLAS_RAG_TEST_RELEASE")
+    default = REPO.parent / "shared" / "atlas" / "5.6.0" / "ATLAS.yaml"
+    path = Path(configured) if configured else default
+    if not path.is_file():
+        pytest.fail(
+            f"the ATLAS release for integration tests is missing: {path} "
+            "(set ATLAS_RAG_TEST_RELEASE=/path/to/ATLAS.yaml)"
+        )
+    return path
+
+
+@dataclass
+class Full(IndexPaths):
+    """The full release built with the real model, shared by the integration tests."""
+
+    source: Path
+    raw: dict[str, Any]
+    settings: Settings
+    embedder: Any
+    report: BuildReport
+    rag: AtlasRAG
+    pages: dict[str, Any]
+
+    def current(self) -> str:
+        return (self.index_dir / "CURRENT").read_text().strip()

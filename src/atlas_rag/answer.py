@@ -1,30 +1,33 @@
-"""Grounded answers from the release itself: cards, exact relations, ranked techniques.
+"""Grounded answers from the release itself, composed per intent; no LLM needed.
 
-Needs no LLM. Every ID in an answer comes from the catalog, and every answer lists the
-sources it used, so a reader can check each claim on atlas.mitre.org.
+A question is read (intent, target, subjects, follow-up), then the composer registered for
+its intent writes the answer from the catalog and the retriever. Every ID in an answer comes
+from the catalog, and every answer lists the sources it used, so a reader can check each
+claim on atlas.mitre.org.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .catalog import Catalog
-from .corpus import plain_text
-from .errors import QueryError, UnknownIdError
+from .conversation.compose import COMPOSERS, Context
+from .conversation.compose.objects import card
+from .conversation.intents import LazyIntentModel
+from .conversation.linking import Linker
+from .conversation.reader import Reader, Reading
+from .conversation.reply import Reply, join
+from .errors import QueryError
 from .ids import find_ids
-from .mapping import map_text
 from .records import Record
-from .relations import RELATIONS, related
 from .retrieval import Hit, Retriever
-from .understanding import Reader, Understanding
 
 TYPE_LABELS = {"tactic": "Tactic", "technique": "Technique", "subtechnique": "Sub-technique",
                "mitigation": "Mitigation", "case-study": "Case study"}
-LIST_LIMIT = 12
-OPEN_RESULTS = 5
+# Intents whose answer names a subject; without one they ask which object is meant.
+NEEDS_SUBJECT = ("explain",)
 
 
 @dataclass
@@ -39,244 +42,120 @@ class Answer:
     subject: str | None = None
     backend: str = "grounded"
     notice: str = ""
+    items: list[str] = field(default_factory=list)  # the numbered list shown, in order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def link(record: Record) -> str:
-    return f"[{record.id}]({record.url})"
-
-
 def key_sentences(text: str, count: int = 3, limit: int = 600) -> str:
     """The first sentences of a description, plain text, at most ``limit`` characters."""
-    clean = re.sub(r"\s+", " ", plain_text(text)).strip()
-    parts = re.split(r"(?<=[.!?])\s+", clean)
-    out = ""
-    for part in parts[:count]:
-        if out and len(out) + len(part) > limit:
-            break
-        out = f"{out} {part}".strip()
-    return out if len(out) <= limit else out[: limit - 1].rsplit(" ", 1)[0] + "…"
+    from .conversation.reply import opening
+
+    return opening(text, count, limit)
 
 
 def render_card(record: Record, catalog: Catalog) -> str:
-    """A concise markdown card of one object with its relations."""
-
-    def names(ids: tuple[str, ...] | list[str], limit: int = LIST_LIMIT) -> str:
-        shown = [f"{link(catalog.records[i])} {catalog.records[i].name}" for i in ids[:limit]
-                 if i in catalog]
-        more = f", and {len(ids) - limit} more" if len(ids) > limit else ""
-        return "; ".join(shown) + more
-
-    lines = [f"### {record.id}: {catalog.full_name(record)}", ""]
-    facts = [f"**{TYPE_LABELS.get(record.type, record.type)}**"]
-    if record.parent and record.parent in catalog:
-        facts.append(f"sub-technique of {link(catalog.records[record.parent])} "
-                     f"{catalog.records[record.parent].name}")
-    if record.tactics and record.type != "case-study":
-        facts.append("tactics: " + names(record.tactics))
-    if record.maturity:
-        facts.append(f"maturity: {record.maturity}")
-    lines += [" · ".join(facts), "", key_sentences(record.description), ""]
-    if record.type == "case-study":
-        extra = record.extra
-        details = [f"{label}: {extra[key]}" for label, key in
-                   (("Target", "target"), ("Actor", "actor"), ("Date", "incident_date"),
-                    ("Type", "case_study_type")) if extra.get(key)]
-        if details:
-            lines += ["- " + " · ".join(details), ""]
-    relations = [
-        ("Sub-techniques", record.subtechniques),
-        ("Mitigations", record.mitigations),
-        ("Case studies", record.case_studies),
-        ("Techniques used, in step order" if record.type == "case-study" else
-         "Techniques addressed" if record.type == "mitigation" else "Techniques", record.techniques),
-    ]
-    for label, ids in relations:
-        if ids:
-            lines.append(f"- **{label} ({len(ids)}):** {names(ids)}")
-    if record.attack_reference and record.attack_reference.get("id"):
-        ref = record.attack_reference
-        lines.append(f"- **ATT&CK:** [{ref['id']}]({ref.get('url', '')})")
-    lines += ["", f"Read more: {record.url}"]
-    return "\n".join(lines)
+    """A markdown card of one object with its relations (``atlas-rag show``)."""
+    reply = Reply(catalog)
+    card(catalog, reply, record)
+    return reply.text()
 
 
 class GroundedAnswerer:
     """Answers from the catalog and retriever alone (no LLM)."""
 
-    def __init__(self, catalog: Catalog, retriever: Retriever, max_input_chars: int = 20000) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        retriever: Retriever,
+        intents: LazyIntentModel,
+        max_input_chars: int = 20000,
+    ) -> None:
         self.catalog = catalog
         self.retriever = retriever
-        self.reader = Reader(catalog, retriever)
+        self.linker = Linker(catalog, retriever)
+        self.reader = Reader(catalog, self.linker, intents)
+        self.context = Context(catalog, retriever, self.linker, self.reader, max_input_chars)
         self.max_input_chars = max_input_chars
 
-    def answer(self, question: str, history: Any = None) -> Answer:
+    def read(self, question: str, history: Any = None) -> Reading:
         question = self.retriever.check_query(question, limit=self.max_input_chars)
-        reading = self.reader.read(question, history)
-        handler = {
-            "injection": self._decline,
-            "off-topic": self._off_topic,
-            "version": self._version,
-            "incident": self._incident,
-            "relationship": self._relationship,
-            "object": self._object,
-        }.get(reading.intent, self._open)
-        return handler(question, reading)
+        return self.reader.read(question, history)
 
-    # ------------------------------------------------------------------ answers
+    def answer(self, question: str, history: Any = None) -> Answer:
+        reading = self.read(question, history)
+        reply = self.compose(reading)
+        text = reply.text()
+        citations = [] if reply.abstained else [i for i in find_ids(text) if i in self.catalog]
+        return Answer(text=text, citations=citations, sources=list(reply.sources.values()),
+                      abstained=reply.abstained, intent=reply.kind or reading.intent,
+                      subject=reading.subject,
+                      items=list(reply.items))
 
-    def _finish(self, text: str, reading: Understanding, sources: list[Hit] | None = None,
-                abstained: bool = False) -> Answer:
-        citations = [] if abstained else [i for i in find_ids(text) if i in self.catalog]
-        return Answer(text=text, citations=citations, sources=sources or [], abstained=abstained,
-                      intent=reading.intent, subject=reading.subject)
+    def compose(self, reading: Reading) -> Reply:
+        about_atlas = reading.intent not in ("greeting", "thanks", "help", "off_topic", "injection")
+        if about_atlas and reading.ordinal_missing:
+            return self._missing_item(reading)
+        if about_atlas and reading.links.unknown_ids and not reading.subjects:
+            return self._unknown(reading)
+        if (reading.intent in NEEDS_SUBJECT and not reading.subjects
+                and not self.reader.subject_words(reading.question)):
+            return self._which(reading)
+        reply = COMPOSERS[reading.intent](self.context, reading)
+        if about_atlas and not reply.abstained:
+            self._notes(reading, reply)
+        return reply
 
-    def _decline(self, question: str, reading: Understanding) -> Answer:
-        text = ("I answer questions about MITRE ATLAS from its published release only. I don't "
-                "follow instructions given in messages, and I don't reveal settings or other "
-                "internal details. Ask about an ATLAS technique, tactic, mitigation or case study.")
-        return self._finish(text, reading, abstained=True)
+    # ------------------------------------------------------------------ notes
 
-    def _off_topic(self, question: str, reading: Understanding) -> Answer:
-        text = ("ATLAS does not cover this. MITRE ATLAS describes how adversaries attack AI "
-                "systems: tactics, techniques, mitigations and case studies. Ask me about one of "
-                "those, for example \"how do attackers steal a model through its API?\".")
-        return self._finish(text, reading, abstained=True)
-
-    def _version(self, question: str, reading: Understanding) -> Answer:
-        counts: dict[str, int] = {}
-        for record in self.catalog:
-            counts[record.type] = counts.get(record.type, 0) + 1
-        plural = {"case-study": "case studies"}
-        summary = ", ".join(
-            f"{n} {plural.get(t, TYPE_LABELS.get(t, t).lower() + 's')}"
-            for t, n in sorted(counts.items())
-        )
-        text = f"I am answering from MITRE ATLAS release {self.catalog.version} ({summary})."
-        return self._finish(text, reading)
-
-    def _object(self, question: str, reading: Understanding) -> Answer:
-        assert reading.subject
-        try:
-            record = self.catalog.get(reading.subject)
-        except UnknownIdError as exc:
-            hits = self.retriever.search(reading.subject.replace(".", " "), k=3)
-            text = f"{exc.message}. "
-            if hits:
-                text += "Closest known objects: " + "; ".join(
-                    f"{link(self.catalog.records[h.id])} {h.name}" for h in hits
-                )
-            return self._finish(text, reading, hits, abstained=not hits)
-        hit = _hit_of(record, self.catalog)
-        return self._finish(render_card(record, self.catalog), reading, [hit])
-
-    def _relationship(self, question: str, reading: Understanding) -> Answer:
-        kind = reading.relation
-        assert kind
-        if kind == "attack_to_atlas":
-            assert reading.attack_id
-            ids = related(self.catalog, kind, reading.attack_id)
-            lines = [f"ATLAS objects that reference ATT&CK **{reading.attack_id}** "
-                     f"(ATLAS {self.catalog.version}):", ""]
-            lines += [f"- {link(self.catalog.records[i])} **{self.catalog.full_name(self.catalog.records[i])}**"
-                      f" ({TYPE_LABELS[self.catalog.records[i].type].lower()})" for i in ids]
-            sources = [_hit_of(self.catalog.records[i], self.catalog) for i in ids]
-            return self._finish("\n".join(lines), reading, sources)
-        assert reading.subject
-        subject = self.catalog.records[reading.subject]
-        ids = related(self.catalog, kind, subject.id)
-        label = RELATIONS[kind][1]
-        head = f"{link(subject)} **{self.catalog.full_name(subject)}**"
-        lines = []
-        if reading.subject_from == "search":
-            lines += [f"_Reading your question as about {subject.id} "
-                      f"{self.catalog.full_name(subject)}; ask with an ID for another object._", ""]
-        if kind == "atlas_to_attack":
-            ref = subject.attack_reference or {}
-            if ref.get("id"):
-                lines.append(f"{head} references ATT&CK [{ref['id']}]({ref.get('url', '')}).")
+    def _notes(self, reading: Reading, reply: Reply) -> None:
+        """How the question was read, where the answer alone would not say it."""
+        if reading.source == "ordinal" and reading.ordinal is not None:
+            where = "the last item" if reading.ordinal == -1 else f"item {reading.ordinal}"
+            reply.prepend(f"_{where.capitalize()} of the previous list:_")
+        elif reading.source == "history" and reading.subject:
+            head = reply.text()[:300]
+            if reading.subject not in head:
+                reply.prepend(f"_About {reply.name(reading.subject, bold=False)}, from the "
+                              "previous answer:_")
+        for attack in reading.links.attack:
+            names = [reply.name(i, bold=False) for i in attack.atlas_ids if i in self.catalog]
+            if attack.also_atlas:
+                reply.insert_after_lead(
+                    f"_{attack.attack_id} read as the ATLAS ID {attack.also_atlas}. In MITRE "
+                    f"ATT&CK, {attack.attack_id} is another object, which ATLAS's "
+                    f"{join(names)} references._")
             else:
-                lines.append(f"{head} has no ATT&CK reference in ATLAS {self.catalog.version}.")
-            return self._finish("\n".join(lines), reading, [_hit_of(subject, self.catalog)])
-        if not ids:
-            lines.append(f"ATLAS {self.catalog.version} lists no {label} for {head}.")
-            if kind == "mitigations_of" and subject.parent:
-                parent = self.catalog.records[subject.parent]
-                if parent.mitigations:
-                    lines.append(f"Its parent {link(parent)} {parent.name} has "
-                                 f"{len(parent.mitigations)}: ask about {parent.id}.")
-            return self._finish("\n".join(lines), reading, [_hit_of(subject, self.catalog)])
-        lines += [f"**{label.capitalize()} of {subject.id} {self.catalog.full_name(subject)}** "
-                  f"({len(ids)}, ATLAS {self.catalog.version}):", ""]
-        for n, other_id in enumerate(ids, start=1):
-            other = self.catalog.records[other_id]
-            detail = self._relation_detail(kind, subject, other)
-            bullet = f"{n}." if kind == "techniques_of_case_study" else "-"
-            lines.append(f"{bullet} {link(other)} **{self.catalog.full_name(other)}**"
-                         + (f": {detail}" if detail else ""))
-        lines += ["", f"Source: the relations published in ATLAS {self.catalog.version}; "
-                      f"{subject.url}"]
-        sources = [_hit_of(subject, self.catalog)] + [
-            _hit_of(self.catalog.records[i], self.catalog) for i in ids
-        ]
-        return self._finish("\n".join(lines), reading, sources)
+                reply.prepend(f"_{attack.attack_id} is a MITRE ATT&CK ID; in ATLAS, "
+                              f"{join(names)} references it._")
+        unknown = [i for i in reading.links.unknown_ids if i not in reply.cited]
+        if unknown:
+            reply.para(f"_{join(unknown)} {'is' if len(unknown) == 1 else 'are'} not in ATLAS "
+                       f"{self.catalog.version}._")
 
-    def _relation_detail(self, kind: str, subject: Record, other: Record) -> str:
-        if kind == "mitigations_of":
-            return key_sentences(subject.uses.get(other.id, ""), 1, 220)
-        if kind == "techniques_of_mitigation":
-            return key_sentences(subject.uses.get(other.id, ""), 1, 220)
-        if kind == "case_studies_of":
-            examples = [e for e in subject.examples if e.case_study == other.id]
-            return key_sentences(examples[0].description, 1, 220) if examples else ""
-        if kind == "techniques_of_case_study":
-            steps = [s for s in subject.procedure if s.technique == other.id]
-            return key_sentences(steps[0].description, 1, 220) if steps else ""
-        return ""
+    # ------------------------------------------------------------------ clarifications
 
-    def _open(self, question: str, reading: Understanding) -> Answer:
-        wants_mitigations = bool(re.search(r"\b(mitigat|defen[cs]|protect|prevent)", question.lower()))
-        types = ("mitigation",) if wants_mitigations else ("technique", "subtechnique")
-        hits = self.retriever.search(question, k=OPEN_RESULTS, types=types)
-        if not hits:
-            return self._off_topic(question, Understanding("off-topic"))
-        top = hits[0].score or 1.0
-        kept = [h for h in hits if h.score >= 0.6 * top][:OPEN_RESULTS]
-        noun = "mitigations" if wants_mitigations else "techniques"
-        lines = [f"The ATLAS {noun} that best match your question:", ""]
-        lines += self._ranked(kept, "Why")
-        lines += ["", "Ask \"which mitigations address <ID>?\" or \"case studies of <ID>\" to go "
-                      "further; each ID links to its ATLAS page."]
-        return self._finish("\n".join(lines), reading, kept)
+    def _unknown(self, reading: Reading) -> Reply:
+        reply = Reply(self.catalog, kind="unknown")
+        ids = join(reading.links.unknown_ids)
+        reply.para(f"{ids} {'is' if len(reading.links.unknown_ids) == 1 else 'are'} not in "
+                   f"ATLAS {self.catalog.version}. Check the ID on https://atlas.mitre.org, or "
+                   "describe what you are looking for and I will find the closest entries.")
+        return reply
 
-    def _incident(self, question: str, reading: Understanding) -> Answer:
-        hits = map_text(self.retriever, question, k=8, max_chars=self.max_input_chars)
-        if not hits:
-            return self._finish("I found no ATLAS technique clearly shown in this text.", reading,
-                                abstained=True)
-        lines = ["Techniques this text shows, strongest evidence first:", ""]
-        lines += self._ranked(hits, "Evidence")
-        return self._finish("\n".join(lines), reading, hits)
+    def _missing_item(self, reading: Reading) -> Reply:
+        reply = Reply(self.catalog, kind="clarify")
+        count = len(reading.state.items)
+        reply.para(f"The previous list has {count} item{'s' if count != 1 else ''}; which one do "
+                   "you mean? You can also name it or give its ID.")
+        return reply
 
-    def _ranked(self, hits: list[Hit], because: str) -> list[str]:
-        """A numbered list of hits with their tactics and the sentence that supports each."""
-        lines = []
-        for n, hit in enumerate(hits, start=1):
-            record = self.catalog.records[hit.id]
-            tactics = ", ".join(
-                self.catalog.records[t].name for t in record.tactics if t in self.catalog
-            )
-            lines.append(f"{n}. {link(record)} **{hit.name}**" + (f" ({tactics})" if tactics else ""))
-            lines.append(f"   - {because}: \"{hit.snippet}\"")
-        return lines
-
-
-def _hit_of(record: Record, catalog: Catalog) -> Hit:
-    return Hit(id=record.id, name=catalog.full_name(record), type=record.type, score=1.0,
-               url=record.url, snippet=key_sentences(record.description, 1, 300),
-               section="Description", matched_by=("relation",), tactics=record.tactics)
+    def _which(self, reading: Reading) -> Reply:
+        reply = Reply(self.catalog, kind="clarify")
+        reply.para("Which ATLAS object do you mean? Give its ID (such as AML.T0051 or M0015) or "
+                   "its name, or describe the attack or defence you have in mind.")
+        return reply
 
 
 def final_answer(events: Iterable[str | Answer]) -> Answer:

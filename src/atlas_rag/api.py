@@ -11,6 +11,7 @@ from typing import Any
 
 from .answer import Answer, GroundedAnswerer, final_answer, stream_text
 from .catalog import Catalog
+from .conversation.intents import LazyIntentModel
 from .embeddings import Embedder, SentenceTransformerEmbedder
 from .errors import IndexIncompatibleError
 from .indexer import BuildReport, build, manifest_problem
@@ -67,7 +68,11 @@ class AtlasRAG:
         self._lock = threading.Lock()
         self._generation: Generation | None = None
         self._retriever: Retriever | None = None
+        self._answerer: GroundedAnswerer | None = None
         self.manifest: dict[str, Any] = {}
+        # The question reader's classifier, trained on first use (its example vectors are
+        # cached per embedding model in the cache folder).
+        self.intents = LazyIntentModel(embedder, settings.cache_dir)
         self.reranker = CrossEncoderReranker(settings.reranker_path) if settings.reranker_path else None
         self._load()
 
@@ -127,13 +132,16 @@ class AtlasRAG:
             catalog, chunks, dense, self.settings.max_query_chars,
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth,
         )
+        answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars)
         with self._lock:
             self._generation, self._retriever, self.manifest = generation, retriever, manifest
+            self._answerer = answerer
         logger.info("opened index %s (%d objects, %d chunks)", generation.name, len(catalog), len(chunks))
 
     def warm_up(self) -> None:
         """Load the models and run one search, so the first question is fast."""
         self.retriever.relevance("warm up the embedding model")
+        self.intents.get()
         if self.reranker is not None:
             self.retriever.rank("warm up the cross-encoder")
 
@@ -151,6 +159,11 @@ class AtlasRAG:
     def retriever(self) -> Retriever:
         assert self._retriever is not None
         return self._retriever
+
+    @property
+    def answerer(self) -> GroundedAnswerer:
+        assert self._answerer is not None
+        return self._answerer
 
     @property
     def catalog(self) -> Catalog:
@@ -186,7 +199,7 @@ class AtlasRAG:
     def stream(self, question: str, history: Any = None) -> Iterator[str | Answer]:
         """Answer text in pieces as it is produced; the last event is the full Answer."""
         self.refresh()
-        grounded = GroundedAnswerer(self.catalog, self.retriever, self.settings.max_input_chars)
+        grounded = self.answerer
         if self.settings.llm == "none":
             answer = grounded.answer(question, history)
             yield from stream_text(answer)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .errors import UnknownIdError
-from .ids import normalize_id
+from .ids import read_id
 from .records import Record
 
 
@@ -32,6 +32,7 @@ class Catalog:
                 self._by_attack.setdefault(record.attack_reference["id"].upper(), []).append(
                     record.id
                 )
+        self._columns = {t: n for n, t in enumerate(self.tactic_order())}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -44,13 +45,14 @@ class Catalog:
 
     def get(self, atlas_id: str) -> Record:
         """The record of an ID in any letter case; UnknownIdError when the release lacks it."""
-        canonical = normalize_id(atlas_id) if isinstance(atlas_id, str) else None
+        canonical = read_id(atlas_id) if isinstance(atlas_id, str) else None
         if canonical is None and isinstance(atlas_id, str) and atlas_id.strip() in self.records:
             return self.records[atlas_id.strip()]  # a team's own note with its own ID
         if canonical is None:
             raise UnknownIdError(
                 f"{atlas_id!r} is not an ATLAS ID",
-                "IDs look like AML.T0051, AML.T0051.001, AML.TA0004, AML.M0015 or AML.CS0005",
+                "IDs look like AML.T0051, AML.T0051.001, AML.TA0004, AML.M0015 or AML.CS0005 "
+                "(also written T0051, m0015, AML-T0051-001)",
             )
         record = self.records.get(canonical)
         if record is None:
@@ -62,6 +64,36 @@ class Catalog:
 
     def of_type(self, *types: str) -> list[Record]:
         return [r for r in self.records.values() if r.type in types]
+
+    def parent_of(self, record: Record) -> Record | None:
+        """A sub-technique's parent technique, when the catalog has it."""
+        return self.records.get(record.parent) if record.parent else None
+
+    def tactics_of(self, record: Record) -> tuple[str, ...]:
+        """A technique's tactics; a sub-technique without its own takes its parent's."""
+        parent = self.parent_of(record)
+        return record.tactics or (parent.tactics if parent else ())
+
+    def tactic_order(self) -> list[str]:
+        """Tactic IDs in the order of the ATLAS matrix (its columns), ID order where unknown."""
+        tactics = self.of_type("tactic")
+
+        def position(record: Record) -> tuple[int, str]:
+            value = record.extra.get("matrix_position")
+            return (int(value) if isinstance(value, int | str) and str(value).isdigit()
+                    else len(tactics) + 1, record.id)
+
+        return [r.id for r in sorted(tactics, key=position)]
+
+    def matrix_key(self, atlas_id: str) -> tuple[int, str]:
+        """Sort key putting objects in matrix order: by their first tactic's column, then ID."""
+        record = self.records.get(atlas_id)
+        if record is None:
+            return (len(self._columns) + 1, atlas_id)
+        if record.type == "tactic":
+            return (self._columns.get(record.id, len(self._columns)), atlas_id)
+        columns = [self._columns[t] for t in self.tactics_of(record) if t in self._columns]
+        return (min(columns) if columns else len(self._columns), atlas_id)
 
     def names_of(self, record: Record) -> list[str]:
         """Names a user may call an object by; sub-techniques also as 'Parent: Name'.

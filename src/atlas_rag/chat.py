@@ -26,12 +26,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TITLE = "atlas-rag — MITRE ATLAS assistant"
+# Examples that show the range: a lookup, a defence, a threat model, a comparison, a
+# relation, and an incident write-up to map (our own fictional text).
 EXAMPLES = (
     "What is AML.T0051?",
-    "How do attackers steal a model through its API?",
-    "Which mitigations address indirect prompt injection?",
+    "How do I protect my model API from being cloned?",
+    "We run a RAG chatbot over our wiki; it can send email and create tickets. "
+    "What should we worry about?",
+    "Jailbreak vs prompt injection?",
     "Which case studies used RAG poisoning?",
-    "What ATLAS technique matches ATT&CK T1596?",
+    "Map this incident: someone uploaded a look-alike of our team's model to a public model "
+    "hub. Two engineers loaded it; the checkpoint ran code when unpickled and sent our cloud "
+    "keys to an outside server. What should we fix?",
 )
 FILTER_TYPES = ("tactic", "technique", "subtechnique", "mitigation", "case-study")
 FILTERED_RESULTS = 8
@@ -82,14 +88,22 @@ def too_long_message(length: int, limit: int) -> str:
 
 
 def sources_section(sources: Sequence[Hit]) -> str:
-    """A markdown list of the ATLAS pages an answer used, each once, in the order used."""
+    """The ATLAS pages an answer used, each once, in a block that opens on click.
+
+    The answer itself already links every ID it cites; this block adds what each page said
+    that the answer used, without repeating the answer's list in the open.
+    """
     seen: dict[str, Hit] = {}
     for hit in sources:
         seen.setdefault(hit.id, hit)
     if not seen:
         return ""
-    lines = ["**Sources**", ""]
-    lines += [f"- [{hit.id} {hit.name}]({hit.url})" for hit in seen.values()]
+    lines = [f"<details><summary>Sources ({len(seen)})</summary>", ""]
+    for hit in seen.values():
+        label = TYPE_LABELS.get(hit.type, hit.type).lower()
+        snippet = f": {hit.snippet}" if hit.snippet else ""
+        lines.append(f"- [{hit.id} {hit.name}]({hit.url}) ({label}){snippet}")
+    lines += ["", "</details>"]
     return "\n".join(lines)
 
 

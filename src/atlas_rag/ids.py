@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # AML.TA0004, AML.T0051, AML.T0051.001, AML.M0015, AML.CS0005 in any letter case.
 ATLAS_ID_RE = re.compile(r"(?<![\w.])aml\.(ta|t|m|cs)([0-9]{4})(?:\.([0-9]{3}))?(?![\w])", re.IGNORECASE)
@@ -10,6 +11,63 @@ ATLAS_ID_RE = re.compile(r"(?<![\w.])aml\.(ta|t|m|cs)([0-9]{4})(?:\.([0-9]{3}))?
 ATTACK_ID_RE = re.compile(r"(?<![\w.])(ta|t)([0-9]{4})(?:\.([0-9]{3}))?(?![\w])", re.IGNORECASE)
 
 _PREFIX_TYPES = {"TA": "tactic", "T": "technique", "M": "mitigation", "CS": "case-study"}
+
+# The loose forms people type: "M0015", "cs0042", "AML-T0043-001", "AML.T0043.1", "aml t0051",
+# "T0051.001". With the AML prefix any separator and 1-4 digits are accepted; without it the
+# letters must touch exactly four digits, so "T5" (a model) or "m 2" are not read as IDs.
+_LOOSE_RE = re.compile(
+    r"(?<![\w.])(?:(?P<aml>aml)[\s._-]{0,2})?(?P<kind>ta|cs|t|m)(?P<sep>[\s._-]?)(?P<num>\d{1,4})"
+    r"(?:[._-](?P<sub>\d{1,3}))?(?![\w])",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class IdMention:
+    """An ID as a user wrote it, read as an ATLAS ID."""
+
+    text: str  # as written
+    atlas_id: str  # canonical ATLAS form: AML.T0043.001
+    prefixed: bool  # written with "AML"; a bare "TA0003" may also be an ATT&CK ID
+    start: int
+    end: int
+
+    @property
+    def bare(self) -> str:
+        """The ID without "AML." (TA0003), which is how ATT&CK writes its own IDs."""
+        return self.atlas_id.removeprefix("AML.")
+
+
+def find_id_mentions(text: str) -> list[IdMention]:
+    """Every ID-like mention in ``text`` in any form users type, read as ATLAS IDs, in order.
+
+    Whether each names a real object is the catalog's business; a bare form (``TA0003``,
+    ``T1190``) is also what ATT&CK calls its own objects, which ``prefixed`` tells apart.
+    """
+    found = []
+    for match in _LOOSE_RE.finditer(text):
+        prefixed = bool(match.group("aml"))
+        number = match.group("num")
+        if not prefixed and (match.group("sep") or len(number) != 4):
+            continue
+        kind = match.group("kind").upper()
+        sub = match.group("sub")
+        atlas_id = f"AML.{kind}{int(number):04d}" + (f".{int(sub):03d}" if sub else "")
+        if sub and kind != "T":
+            continue  # only techniques have sub-techniques
+        found.append(IdMention(match.group(0), atlas_id, prefixed, match.start(), match.end()))
+    return found
+
+
+def read_id(text: str) -> str | None:
+    """The canonical ATLAS ID of a text that is one ID in any form ("m0015", "AML-T0043-1")."""
+    strict = normalize_id(text)
+    if strict:
+        return strict
+    mentions = find_id_mentions(text.strip())
+    if len(mentions) == 1 and mentions[0].text == text.strip():
+        return mentions[0].atlas_id
+    return None
 
 
 def normalize_id(text: str) -> str | None:

@@ -28,7 +28,8 @@ from .store import Generation, Store
 logger = logging.getLogger(__name__)
 
 # 2: every page also has a lead chunk (its first sentences under its bare name).
-INDEX_FORMAT = 2
+# 3: tactic pages carry their matrix position.
+INDEX_FORMAT = 3
 
 
 @dataclass

@@ -32,19 +32,22 @@ from .answer import (
     stream_text,
 )
 from .catalog import Catalog, normalize_name
+from .conversation.state import history_texts
 from .errors import SettingsError
 from .ids import ATLAS_ID_RE, find_ids
 from .records import Record
 from .retrieval import Hit
 from .settings import Settings
-from .understanding import history_texts
 
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the LLM backends with: pip install 'atlas-rag[llm]'"
 DEFAULT_BASE_URLS = {"openai": "http://127.0.0.1:8080/v1", "ollama": "http://127.0.0.1:11434"}
 # Intents the grounded answer handles alone: the LLM must never see these questions.
-GROUNDED_ONLY_INTENTS = ("injection", "off-topic", "version")
+# Small talk, refusals and clarifications ("AML.T0999 is not in ATLAS") are complete as
+# they are: a reply about a non-existent ID would have the ID removed and say nothing.
+GROUNDED_ONLY_INTENTS = ("injection", "off_topic", "greeting", "thanks", "help", "unknown",
+                         "clarify")
 MAX_RECORDS = 8
 RELATION_LIMIT = 12
 HISTORY_MESSAGES = 6
@@ -477,11 +480,7 @@ class LLMAnswerer:
     # ------------------------------------------------------------------ helpers
 
     def _needs_llm(self, grounded: Answer) -> bool:
-        if grounded.abstained or grounded.intent in GROUNDED_ONLY_INTENTS:
-            return False
-        # "What is AML.T0999?": the grounded answer already says the ID does not exist; a
-        # reply about it would have the ID removed and say nothing.
-        return not (grounded.intent == "object" and grounded.subject not in self.catalog)
+        return not (grounded.abstained or grounded.intent in GROUNDED_ONLY_INTENTS)
 
     def _deltas(self, messages: list[tuple[str, str]]) -> Generator[str, None, None]:
         from llama_index.core.llms import ChatMessage

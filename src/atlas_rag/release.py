@@ -279,6 +279,7 @@ def parse_release(data: Any, origin: str = "<release>") -> Catalog:
         raise fail()
 
     records = []
+    tactic_positions: list[str] = []
     for atlas_id, (kind, item) in objects.items():
         rtype = "subtechnique" if atlas_id in parent else kind
         attack = item.get("ATT&CK-reference")
@@ -298,7 +299,10 @@ def parse_release(data: Any, origin: str = "<release>") -> Catalog:
             "modified": _date(item.get("modified_date")),
         }
         if kind == "tactic":
-            record = Record(**common, techniques=tuple(tech_of_tactic.get(atlas_id, ())))
+            # The release lists tactics in matrix order (Reconnaissance first), not ID order.
+            record = Record(**common, techniques=tuple(tech_of_tactic.get(atlas_id, ())),
+                            extra={"matrix_position": len(tactic_positions) + 1})
+            tactic_positions.append(atlas_id)
         elif kind == "technique":
             own_tactics = tactics.get(atlas_id) or tactics.get(parent.get(atlas_id, ""), [])
             record = Record(

@@ -37,9 +37,10 @@ def test_endpoint_is_named_chat_and_takes_the_filters(client: Client) -> None:
 def test_answer_cites_the_id_with_its_source(client: Client) -> None:
     answer = client.predict(message="What is AML.T0903?", api_name="/chat")
     assert isinstance(answer, str)
-    assert "AML.T0903: Weathervane Model Cloning" in answer
+    assert answer.startswith("**Weathervane Model Cloning** ([AML.T0903]) is")
+    assert "[AML.T0903]: https://atlas.mitre.org/techniques/AML.T0903" in answer
     assert "[AML.T0903 Weathervane Model Cloning](https://atlas.mitre.org/techniques/AML.T0903)" \
-        in answer.split("**Sources**", 1)[1]
+        in answer.split("<summary>Sources", 1)[1]
 
 
 def test_filters_over_the_api(client: Client) -> None:
@@ -64,8 +65,8 @@ def test_load_benchmark_client_reads_the_final_answer(chat_server: ChatServer) -
         again = bench_load.ask(connection, "What is AML.M0901?")  # same keep-alive connection
     finally:
         connection.close()
-    assert "AML.T0903: Weathervane Model Cloning" in answer
-    assert "**Sources**" in answer  # the complete event, not a streamed piece
+    assert "**Weathervane Model Cloning** ([AML.T0903])" in answer
+    assert "<summary>Sources" in answer  # the complete event, not a streamed piece
     assert "AML.M0901" in again
 
 

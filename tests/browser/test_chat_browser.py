@@ -76,7 +76,8 @@ def ask(page: Page, question: str) -> Locator:
 def test_page_shows_title_release_and_examples(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", name="atlas-rag — MITRE ATLAS assistant")).to_be_visible()
     expect(page.get_by_text("Answering from MITRE ATLAS release")).to_contain_text("0.9.0")
-    expect(page.get_by_text("How do attackers steal a model through its API?")).to_be_visible()
+    expect(page.get_by_text("How do I protect my model API from being cloned?")).to_be_visible()
+    expect(page.get_by_text("What should we worry about?").first).to_be_visible()
     expect(page.get_by_text("Filters")).to_be_visible()
     expect(page.locator("#chat-input textarea")).to_have_attribute(
         "placeholder", "Ask about an ATLAS technique, tactic, mitigation or case study…")
@@ -85,21 +86,41 @@ def test_page_shows_title_release_and_examples(page: Page, tmp_path: Path) -> No
 
 def test_question_then_follow_up_in_context(page: Page, tmp_path: Path) -> None:
     first = ask(page, "What is AML.T0903?")
-    expect(first).to_contain_text("AML.T0903: Weathervane Model Cloning", timeout=ANSWER_MS)
-    expect(first).to_contain_text("Sources", timeout=ANSWER_MS)
-    expect(first.get_by_role("link", name="AML.T0903 Weathervane Model Cloning")).to_have_attribute(
+    expect(first).to_contain_text("Weathervane Model Cloning (AML.T0903) is", timeout=ANSWER_MS)
+    expect(first.get_by_role("link", name="AML.T0903").first).to_have_attribute(
         "href", "https://atlas.mitre.org/techniques/AML.T0903"
     )
+    # Sources are shown once, folded: the answer is not repeated in the open.
+    sources = first.locator("details")
+    expect(sources).to_contain_text("Sources (1)", timeout=ANSWER_MS)
+    expect(sources.get_by_role("link", name="AML.T0903 Weathervane Model Cloning")).to_be_hidden()
+    sources.locator("summary").click()
+    expect(sources.get_by_role("link", name="AML.T0903 Weathervane Model Cloning")).to_be_visible()
 
     second = ask(page, "which mitigations address it?")
-    expect(second).to_contain_text("Mitigations of AML.T0903", timeout=ANSWER_MS)
-    expect(second).to_contain_text("Sources", timeout=ANSWER_MS)
-    expect(second.get_by_role("link", name="AML.M0901 Beacon Throttling")).to_have_attribute(
+    expect(second).to_contain_text("Weathervane Model Cloning (AML.T0903) has 1 mitigation",
+                                   timeout=ANSWER_MS)
+    expect(second.get_by_role("link", name="AML.M0901").first).to_have_attribute(
         "href", "https://atlas.mitre.org/mitigations/AML.M0901"
     )
     expect(second).not_to_contain_text("AML.M0902")  # the fixture's other mitigations
     expect(second).not_to_contain_text("AML.M0903")
     save_screenshot(page, "chat.png", tmp_path)
+
+
+def test_threat_model_then_a_follow_up_by_ordinal(page: Page, tmp_path: Path) -> None:
+    model = ask(page, "Threat model for us: we run a public prediction endpoint for our "
+                      "orchard predictor, and customer ledgers sit in a silo next to it. "
+                      "What should we worry about?")
+    expect(model).to_contain_text("the ATLAS techniques to look at first are", timeout=ANSWER_MS)
+    expect(model).to_contain_text("Weathervane Model Cloning")
+    items = model.locator("ol li")
+    expect(items.first).to_be_visible()
+    second_name = items.nth(1).locator("a").first.inner_text()
+    follow = ask(page, "tell me more about the second one")
+    expect(follow).to_contain_text("Item 2 of the previous list", timeout=ANSWER_MS)
+    expect(follow.get_by_role("link", name=second_name).first).to_be_visible()
+    save_screenshot(page, "chat-threat-model.png", tmp_path)
 
 
 def test_over_long_input_shows_the_limit(page: Page, chat_server: ChatServer,

@@ -8,23 +8,17 @@ library, and compared with the generated pages and the index.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from atlas_rag import AtlasRAG, BuildReport, QueryError, ReleaseError, UnknownIdError, build_index
-from atlas_rag.api import default_embedder
-from atlas_rag.corpus import WIKI_LINK_RE, Page, read_pages
-from atlas_rag.embeddings import Embedder
+from atlas_rag import AtlasRAG, QueryError, ReleaseError, UnknownIdError, build_index
+from atlas_rag.corpus import WIKI_LINK_RE, Page
 from atlas_rag.release import OFFICIAL_RELEASES, resolve_source
-from atlas_rag.settings import Settings
-from helpers import IndexPaths, make_settings
+from helpers import Full, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -41,47 +35,6 @@ PROBES = [
     "Exfiltration via AI Inference API: Extract AI Model",
     "how can I limit what an attacker learns from model outputs",
 ]
-
-
-def release_path() -> Path:
-    configured = os.environ.get("ATLAS_RAG_TEST_RELEASE")
-    default = REPO.parent / "shared" / "atlas" / "5.6.0" / "ATLAS.yaml"
-    path = Path(configured) if configured else default
-    if not path.is_file():
-        pytest.fail(
-            f"the ATLAS release for integration tests is missing: {path} "
-            "(set ATLAS_RAG_TEST_RELEASE=/path/to/ATLAS.yaml)"
-        )
-    return path
-
-
-@dataclass
-class Full(IndexPaths):
-    source: Path
-    raw: dict[str, Any]
-    settings: Settings
-    embedder: Embedder
-    report: BuildReport
-    rag: AtlasRAG
-    pages: dict[str, Page]
-
-    def current(self) -> str:
-        return (self.index_dir / "CURRENT").read_text().strip()
-
-
-@pytest.fixture(scope="module")
-def full(tmp_path_factory: pytest.TempPathFactory) -> Full:
-    source = release_path()
-    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    settings = make_settings(tmp_path_factory.mktemp("full"))
-    embedder = default_embedder(settings)
-    report = build_index(
-        source, settings.corpus_dir, settings.index_dir, settings=settings, embedder=embedder
-    )
-    rag = AtlasRAG.open(settings.index_dir, settings=settings, embedder=embedder)
-    corpus = read_pages(Path(settings.corpus_dir))
-    assert corpus.skipped == []
-    return Full(source, raw, settings, embedder, report, rag, {p.id: p for p in corpus.pages})
 
 
 # --------------------------------------------------------------------------- raw YAML

@@ -46,9 +46,10 @@ def gradio_turn(role: str, text: str) -> dict[str, Any]:
 
 
 def sources_of(text: str) -> list[str]:
-    """The IDs linked in the Sources section of a chat answer."""
-    assert "**Sources**" in text, text
-    return [m.group(1) for m in LINK_RE.finditer(text.split("**Sources**", 1)[1])]
+    """The IDs linked in the collapsible Sources block of a chat answer."""
+    assert "<summary>Sources" in text, text
+    block = text.split("<summary>Sources", 1)[1].split("</details>", 1)[0]
+    return [m.group(1) for m in LINK_RE.finditer(block)]
 
 
 class SpyRAG:
@@ -110,7 +111,8 @@ def test_follow_up_uses_the_gradio_history(chat: Any) -> None:
     first = run(chat, "What is AML.T0903?")[-1]
     history = [gradio_turn("user", "What is AML.T0903?"), gradio_turn("assistant", first)]
     final = run(chat, "Which mitigations address it?", history)[-1]
-    assert "Mitigations of AML.T0903" in final
+    assert final.startswith("**Weathervane Model Cloning** ([AML.T0903]) has 1 mitigation")
+    assert "AML.M0901" in final
     assert "AML.M0901" in sources_of(final)
     assert not set(sources_of(final)) & (set(FIXTURE_MITIGATIONS) - {"AML.M0901"})
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_rag.ids import find_attack_ids, find_ids, id_kind, normalize_id, parent_id
+from atlas_rag.ids import (
+    find_attack_ids,
+    find_id_mentions,
+    find_ids,
+    id_kind,
+    normalize_id,
+    parent_id,
+    read_id,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +121,45 @@ def test_id_kind_rejects_non_ids() -> None:
 )
 def test_parent_id(atlas_id: str, parent: str | None) -> None:
     assert parent_id(atlas_id) == parent
+
+
+# ------------------------------------------------------------------ loose forms users type
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "prefixed"),
+    [
+        ("M0015", "AML.M0015", False),
+        ("cs0042", "AML.CS0042", False),
+        ("AML-T0043-001", "AML.T0043.001", True),
+        ("AML.T0043.1", "AML.T0043.001", True),
+        ("aml t0051", "AML.T0051", True),
+        ("TA0003", "AML.TA0003", False),
+        ("t0051.001", "AML.T0051.001", False),
+        ("aml.m15", "AML.M0015", True),
+    ],
+)
+def test_loose_id_forms_are_read_as_atlas_ids(text: str, expected: str, prefixed: bool) -> None:
+    [mention] = find_id_mentions(f"what about {text}?")
+    assert (mention.atlas_id, mention.prefixed) == (expected, prefixed)
+    assert read_id(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the T5 model",  # a model name, not four digits
+        "m 2 screws",
+        "version 5.6.0",
+        "AML.TA0003.1",  # only techniques have sub-techniques
+        "MT0051",
+        "t00510",
+    ],
+)
+def test_things_that_are_not_ids_are_not_read_as_ids(text: str) -> None:
+    assert find_id_mentions(text) == []
+
+
+def test_read_id_takes_only_a_whole_id() -> None:
+    assert read_id("see M0015") is None
+    assert read_id(" m0015 ") == "AML.M0015"

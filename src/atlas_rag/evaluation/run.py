@@ -21,7 +21,8 @@ from ..indexer import build
 from ..release import load_catalog
 from ..settings import Settings
 from ..store import Store
-from .answers import evaluate_answers
+from . import conversations as conversation_eval
+from . import intents as intent_eval
 from .metrics import bootstrap_ci, mean, score_all
 from .sets import (
     FILE_SUITES,
@@ -44,7 +45,10 @@ from .systems import (
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("id", "name", "concept", "mitigation", "case-study", "procedure", "answers")
+SUITES = ("id", "name", "concept", "mitigation", "case-study", "procedure", "intents",
+          "conversations")
+# Suites that need the full index built; procedure builds its own per fold.
+INDEX_SUITES = ("id", "name", "concept", "mitigation", "case-study", "conversations")
 PRIMARY = {"id": "hit@1", "name": "hit@1"}  # every other category: hit@5
 FOLDS = 5
 
@@ -58,7 +62,9 @@ class EvalReport:
     counts: dict[str, int] = field(default_factory=dict)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)
-    answers: dict[str, Any] = field(default_factory=dict)
+    suites: list[str] = field(default_factory=list)
+    conversations: dict[str, Any] = field(default_factory=dict)
+    intents: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -81,16 +87,19 @@ def evaluate(
     started = time.perf_counter()
     catalog = load_catalog(settings)
     embedder = CachedEmbedder(default_embedder(settings))
-    report = EvalReport(atlas_version=catalog.version)
+    report = EvalReport(atlas_version=catalog.version, suites=list(suites))
     scores: dict[str, dict[str, list[dict[str, float]]]] = {}
 
+    if "intents" in suites:
+        report.intents = intent_eval.evaluate_intents(embedder, settings.cache_dir)
     with tempfile.TemporaryDirectory(prefix="atlas-rag-eval-", dir=work_dir) as tmp:
         workspace = Path(tmp)
-        plain = [s for s in suites if s not in ("procedure", "answers")]
-        if plain or "answers" in suites:
+        plain = [s for s in suites if s in INDEX_SUITES and s != "conversations"]
+        if any(s in INDEX_SUITES for s in suites):
             rag, pages = _build(catalog, workspace / "full", settings, embedder)
-        if "answers" in suites:
-            report.answers = evaluate_answers(rag, evals_dir / "answers.jsonl")
+        if "conversations" in suites:
+            report.conversations = conversation_eval.evaluate_conversations(
+                rag, evals_dir / "conversations.jsonl")
         if plain:
             systems = _systems(rag, pages, embedder, baselines)
             questions: list[Question] = []
@@ -181,25 +190,29 @@ def _score(
                     )
 
 
+def gate_suite(category: str) -> str:
+    """The suite a gate's category belongs to ("conversations:test" -> conversations)."""
+    base = category.split(":", 1)[0].split(" (", 1)[0]
+    return base
+
+
 def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
-    """Fill ``report.gates`` from the thresholds file."""
+    """Fill ``report.gates`` from the thresholds file. A gate of a suite that ran but whose
+    metric is missing fails: a metric that silently disappears must not pass."""
     for gate in thresholds.get("gates", []):
         category, metric = gate["category"], gate["metric"]
-        minimum = float(gate.get("min", 0.0))
-        if category.startswith("answers:"):
-            value = _answer_metric(report, category.split(":", 1)[1], metric)
-            if value is None:
-                continue
-            passed = value <= float(gate["max"]) if "max" in gate else value >= minimum - 1e-9
-            bound = f"<= {float(gate['max']):.2f}" if "max" in gate else f">= {minimum:.2f}"
-            report.gates.append({"gate": f"{category} {metric} {bound}", "value": value,
-                                 "passed": passed})
+        if report.suites and gate_suite(category) not in report.suites:
             continue
-        value = report.results.get(category, {}).get("atlas-rag", {}).get(metric, {}).get("mean")
+        bound = f"<= {float(gate['max']):.3f}" if "max" in gate else f">= {float(gate.get('min', 0)):.3f}"
+        value = metric_value(report, category, metric)
         if value is None:
+            report.gates.append({"gate": f"{category} {metric} {bound}", "value": float("nan"),
+                                 "passed": False, "missing": True})
             continue
-        report.gates.append({"gate": f"{category} {metric} >= {minimum:.2f}", "value": value,
-                             "passed": value >= minimum - 1e-9})
+        passed = (value <= float(gate["max"]) + 1e-9 if "max" in gate
+                  else value >= float(gate.get("min", 0.0)) - 1e-9)
+        report.gates.append({"gate": f"{category} {metric} {bound}", "value": value,
+                             "passed": passed})
     # A baseline may equal atlas-rag (both at 1.000, say) but not beat it; the thresholds may
     # allow a margin.
     tolerance = float(thresholds.get("beat_baselines_tolerance", 0.0))
@@ -216,37 +229,18 @@ def check_gates(report: EvalReport, thresholds: dict[str, Any]) -> None:
                                      "passed": ours >= theirs - tolerance - 1e-9})
 
 
-def _answer_metric(report: EvalReport, category: str, metric: str) -> float | None:
-    entry = report.answers.get("summary", {}).get(category)
-    if not entry or metric not in entry:
-        return None
-    value = entry[metric]
-    return float(value["mean"] if isinstance(value, dict) else value)
-
-
-def render_answers(answers: dict[str, Any]) -> list[str]:
-    summary = answers.get("summary", {})
-    lines = ["", "## Answers (`evals/answers.jsonl`, grounded answerer)", "",
-             "| category | n | citation recall | citation precision | abstained |",
-             "|---|---|---|---|---|"]
-    for category, entry in summary.items():
-        if not isinstance(entry, dict) or "n" not in entry or category in ("in-scope", "out-of-scope"):
-            continue
-        recall = entry.get("recall")
-        precision = entry.get("precision")
-        abstained = entry.get("abstention", entry.get("false_abstention", 0.0))
-        cells = [
-            f"{recall['mean']:.3f} [{recall['low']:.3f}–{recall['high']:.3f}]" if recall else "–",
-            f"{precision['mean']:.3f}" if precision else "–",
-            f"{abstained:.3f}",
-        ]
-        lines.append(f"| {category} | {entry['n']} | " + " | ".join(cells) + " |")
-    ins, outs = summary.get("in-scope", {}), summary.get("out-of-scope", {})
-    lines += ["", f"Abstention on out-of-scope questions (off-topic and injection): "
-                  f"{outs.get('abstention', 0):.3f} of {outs.get('n', 0)}; false abstention on "
-                  f"in-scope ones: {ins.get('false_abstention', 0):.3f} of {ins.get('n', 0)}. "
-                  f"Answer latency p50: {summary.get('latency_p50_ms', 0):.0f} ms."]
-    return lines
+def metric_value(report: EvalReport, category: str, metric: str) -> float | None:
+    """A gated figure: a retrieval category, a conversation split or the intent test part."""
+    suite, _, part = category.partition(":")
+    if suite == "conversations":
+        value = report.conversations.get("summary", {}).get(part, {}).get(metric)
+    elif suite == "intents":
+        value = report.intents.get(part or "test", {}).get(metric)
+    else:
+        value = report.results.get(category, {}).get("atlas-rag", {}).get(metric)
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def render_markdown(report: EvalReport) -> str:
@@ -255,11 +249,12 @@ def render_markdown(report: EvalReport) -> str:
     lines = [f"# Retrieval eval, ATLAS {report.atlas_version}", ""]
     if report.results:
         lines += _retrieval_tables(report, present)
-    if report.answers:
-        lines += render_answers(report.answers)
+    lines += conversation_eval.render(report.conversations)
+    lines += intent_eval.render(report.intents)
     if report.gates:
         lines += ["", "## Gates", ""]
-        lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} ({g['value']:.3f})"
+        lines += [f"- {'PASS' if g['passed'] else 'FAIL'}: {g['gate']} "
+                  + ("(metric missing)" if g.get("missing") else f"({g['value']:.3f})")
                   for g in report.gates]
     lines += ["", f"Run time: {report.seconds:.0f} s.", ""]
     return "\n".join(lines)

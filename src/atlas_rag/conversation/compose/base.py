@@ -1,0 +1,80 @@
+"""What every composer shares: the context it works in and the registry of composers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ...catalog import Catalog
+from ...errors import QueryError
+from ...retrieval import Hit, Retriever
+from ..knowledge import TECHNIQUE_TYPES
+from ..linking import Link, Linker
+from ..reader import Reader, Reading
+from ..reply import Reply
+
+# The kinds of object that answer each target.
+TARGET_TYPES: dict[str, tuple[str, ...] | None] = {
+    "technique": TECHNIQUE_TYPES,
+    "subtechnique": ("subtechnique",),
+    "parent": TECHNIQUE_TYPES,
+    "tactic": ("tactic",),
+    "mitigation": ("mitigation",),
+    "case_study": ("case-study",),
+    "attack_ref": (*TECHNIQUE_TYPES, "tactic"),
+    "none": None,
+}
+
+
+@dataclass
+class Context:
+    """What composers may use: the catalog, search, the linker and the reader."""
+
+    catalog: Catalog
+    retriever: Retriever
+    linker: Linker
+    reader: Reader
+    max_input_chars: int = 20000
+
+    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Hit]:
+        """Search that returns nothing (instead of raising) for text with no searchable words."""
+        try:
+            return self.retriever.search(
+                self.linker.correct(text)[: self.retriever.max_query_chars], k=k,
+                types=list(types) if types else None,
+            )
+        except QueryError:
+            return []
+
+    def subjects(self, reading: Reading, types: Sequence[str] | None = None) -> list[str]:
+        """The reading's subjects of the wanted types, in order."""
+        return [s.id for s in reading.subjects
+                if types is None or self.catalog.records[s.id].type in types]
+
+    def searched(self, reading: Reading, types: Sequence[str] | None, k: int = 5) -> list[Link]:
+        return self.linker.search(self.linker.correct(reading.question), types, k)
+
+
+Composer = Callable[[Context, Reading], Reply]
+COMPOSERS: dict[str, Composer] = {}
+
+
+def composes(*intents: str) -> Callable[[Composer], Composer]:
+    """Register a composer for one or more intents."""
+
+    def register(function: Composer) -> Composer:
+        for intent in intents:
+            if intent in COMPOSERS:
+                raise ValueError(f"two composers for intent {intent!r}")
+            COMPOSERS[intent] = function
+        return function
+
+    return register
+
+
+def relative(hits: Sequence[Hit], share: float, limit: int) -> list[Hit]:
+    """The hits scoring at least ``share`` of the best one, at most ``limit``."""
+    if not hits:
+        return []
+    top = hits[0].score or 1.0
+    return [h for h in hits if h.score >= share * top][:limit]

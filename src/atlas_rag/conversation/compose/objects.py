@@ -1,0 +1,286 @@
+"""Explaining one object, and comparing two."""
+
+from __future__ import annotations
+
+import re
+
+from ...catalog import Catalog
+from ...records import Record
+from ..knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
+from ..linking import Link
+from ..reader import Reading
+from ..reply import Reply, join, kind_name, opening, shorten
+from .base import TARGET_TYPES, Context, composes
+
+LIST_INLINE = 8
+# Below this confidence a searched subject is offered as the closest match, not stated.
+SURE = 0.55
+# An explain question whose target is another kind than its subject ("what is the parent of
+# T0051.001") is answered as that relation when the target is this sure.
+RELATION_SURE = 0.5
+
+
+# ---------------------------------------------------------------------- explain
+
+
+@composes("explain")
+def explain(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    ids = ctx.subjects(reading)
+    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack")]
+    if len(explicit) >= 2:
+        for atlas_id in explicit[:3]:
+            card(ctx.catalog, reply, ctx.catalog.records[atlas_id])
+        return reply
+    if ids:
+        record = ctx.catalog.records[ids[0]]
+        sure = reading.prediction is None or reading.prediction.target_p >= RELATION_SURE
+        if sure and _asks_relation(reading.target, record.type):
+            from .relations import list_related  # "what is the parent of ...": a relation
+
+            return list_related(ctx, reading)
+        card(ctx.catalog, reply, record)
+        return reply
+    return closest(ctx, reading, reply)
+
+
+def _asks_relation(target: str, kind: str) -> bool:
+    """The question asks for objects of another kind related to its subject."""
+    from .relations import RELATIONS
+
+    if target in ("parent", "attack_ref"):
+        return (target, kind) in RELATIONS
+    wanted = TARGET_TYPES.get(target)
+    return wanted is not None and kind not in wanted and (target, kind) in RELATIONS
+
+
+def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
+    """No named subject: the object the description fits best, offered as such."""
+    preferred = TARGET_TYPES.get(reading.target) or ()
+    links = ctx.searched(reading, None, k=8)
+    if preferred:
+        # The kind the question asks for counts for more than a close match of another kind.
+        links.sort(key=lambda link: -link.confidence * (
+            1.0 if ctx.catalog.records[link.id].type in preferred else 0.75))
+    if not links:
+        reply.para("I found nothing in ATLAS that matches this. Try other words, an ATLAS ID "
+                   "(such as AML.T0051) or the name of a technique.")
+        return reply
+    best, others = links[0], [link.id for link in links[1:4]]
+    record = ctx.catalog.records[best.id]
+    if best.confidence >= SURE:
+        reply.para(f"That sounds like {reply.name(record.id)}, {_what(ctx.catalog, reply, record)}. "
+                   + opening(record.description, 2, 450))
+    else:
+        reply.para("I'm not sure which ATLAS entry you mean. The closest is "
+                   f"{reply.name(record.id)}, {_what(ctx.catalog, reply, record)}: "
+                   + opening(record.description, 1, 300))
+    reply.source(record.id)
+    if others:
+        reply.para("Other close matches:")
+        for other in others:
+            o = ctx.catalog.records[other]
+            reply.item(other, f"{reply.name(other)} ({kind_name(o.type)}): "
+                              f"{opening(o.description, 1, 160)}")
+    return reply
+
+
+def _what(catalog: Catalog, reply: Reply, record: Record) -> str:
+    """"an ATLAS technique of the Execution tactic ([AML.TA0005])" and the like."""
+    kind = kind_name(record.type)
+    article = "an" if kind[0] in "aeiou" else "a"
+    parent = catalog.parent_of(record)
+    if record.type == "subtechnique" and parent is not None:
+        return f"a sub-technique of {reply.name(parent.id, bold=False)}"
+    if record.type == "technique" and record.tactics:
+        tactics = [reply.name(t, bold=False) for t in record.tactics if t in catalog]
+        word = "tactic" if len(tactics) == 1 else "tactics"
+        return f"an ATLAS technique of the {join(tactics)} {word}"
+    return f"{article} ATLAS {kind}"
+
+
+def card(catalog: Catalog, reply: Reply, record: Record) -> None:
+    """One object: what it is in a sentence, its description, then its relations."""
+    reply.source(record.id)
+    if record.type == "case-study":
+        _case_study(catalog, reply, record)
+        return
+    if record.type == "tactic":
+        columns = catalog.tactic_order()
+        position = columns.index(record.id) + 1 if record.id in columns else None
+        where = f", column {position} of {len(columns)} in the ATLAS matrix" if position else ""
+        reply.para(f"{reply.name(record.id)} is an ATLAS tactic{where}. "
+                   + opening(record.description, 3, 600))
+        techniques = sorted(record.techniques)
+        if techniques:
+            reply.para(f"It has {len(techniques)} techniques:")
+            for atlas_id in techniques:
+                reply.item(atlas_id, reply.name(atlas_id, bold=False))
+        return
+    if record.type == "mitigation":
+        reply.para(f"{reply.name(record.id)} is an ATLAS mitigation. "
+                   + opening(record.description, 3, 600))
+        techniques = sorted(record.techniques)
+        if techniques:
+            reply.para(f"It addresses {len(techniques)} technique"
+                       f"{'s' if len(techniques) != 1 else ''}:")
+            for atlas_id in techniques:
+                use = shorten(record.uses.get(atlas_id, ""), 160)
+                reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f": {use}" if use else ""))
+        return
+    reply.para(f"{reply.name(record.id)} is {_what(catalog, reply, record)}. "
+               + opening(record.description, 3, 650))
+    facts = []
+    if record.subtechniques:
+        subs = [f"{catalog.records[s].name} ({reply.ref(s)})" for s in record.subtechniques]
+        facts.append(f"**Sub-techniques ({len(subs)}):** {join(subs)}")
+    if record.mitigations:
+        facts.append(f"**Mitigations ({len(record.mitigations)}):** "
+                     + reply.names(sorted(record.mitigations), LIST_INLINE))
+    elif (parent := catalog.parent_of(record)) is not None and parent.mitigations:
+        facts.append(f"**Mitigations:** none listed for it; its parent has "
+                     f"{len(parent.mitigations)}: "
+                     + reply.names(sorted(parent.mitigations), LIST_INLINE))
+    if record.case_studies:
+        facts.append(f"**Case studies ({len(record.case_studies)}):** "
+                     + reply.names(sorted(record.case_studies), LIST_INLINE))
+    ref = record.attack_reference or {}
+    if ref.get("id"):
+        facts.append(f"**ATT&CK:** [{ref['id']}]({ref.get('url', '')})")
+    if record.maturity:
+        facts.append(f"**Maturity:** {record.maturity}")
+    if facts:
+        reply.para("  \n".join(facts))
+
+
+def _case_study(catalog: Catalog, reply: Reply, record: Record) -> None:
+    extra = record.extra
+    details = [str(extra[k]) for k in ("case_study_type", "incident_date") if extra.get(k)]
+    who = [f"{label} {extra[k]}" for label, k in (("target:", "target"), ("actor:", "actor"))
+           if extra.get(k)]
+    facts = "; ".join(details + who)
+    reply.para(f"{reply.name(record.id)} is an ATLAS case study" + (f" ({facts})" if facts else "")
+               + ". " + opening(record.description, 3, 700))
+    techniques = techniques_of_case_study(catalog, record.id)
+    if techniques:
+        reply.para(f"Its procedure uses {len(techniques)} techniques, in step order:")
+        for atlas_id in techniques:
+            step = next((s for s in record.procedure if s.technique == atlas_id), None)
+            said = f": {shorten(opening(step.description, 1, 200), 200)}" if step else ""
+            reply.item(atlas_id, reply.name(atlas_id, bold=False) + said)
+
+
+# ---------------------------------------------------------------------- compare
+
+_SPLIT = re.compile(
+    r"\b(?:vs\.?|versus|compared (?:to|with)|as opposed to|differ(?:ent|s|ence)? from|"
+    r"and|or|with)\b|/|,|\?",
+    re.IGNORECASE,
+)
+_FRAME = re.compile(
+    r"^\W*(?:what(?:'s| is| are)? (?:the )?(?:main )?(?:difference|diff|differences)s? "
+    r"(?:between )?|how (?:is|are|does|do) |compare |difference between |is |are )",
+    re.IGNORECASE,
+)
+
+
+@composes("compare")
+def compare(ctx: Context, reading: Reading) -> Reply:
+    ids = list(dict.fromkeys(ctx.subjects(reading)))
+    if len(ids) < 2:
+        ids = _compared(ctx, reading, ids)
+    if len(ids) < 2:
+        return explain(ctx, reading)
+    a, b = (ctx.catalog.records[i] for i in ids[:2])
+    reply = Reply(ctx.catalog)
+    reply.para(f"{reply.name(a.id)} and {reply.name(b.id)}: {_difference(ctx, reply, a, b)}")
+    rows = [
+        ("What it is", opening(a.description, 1, 220), opening(b.description, 1, 220)),
+        ("Kind", kind_name(a.type), kind_name(b.type)),
+        ("Tactics", _tactic_names(ctx, a), _tactic_names(ctx, b)),
+        ("Mitigations", str(len(a.mitigations)), str(len(b.mitigations))),
+        ("Case studies", str(len(a.case_studies)), str(len(b.case_studies))),
+    ]
+    if a.type in ("mitigation", "case-study") or b.type in ("mitigation", "case-study"):
+        rows[3:] = [("Techniques", str(len(a.techniques)), str(len(b.techniques)))]
+    table = [f"| | {a.name} ({reply.ref(a.id)}) | {b.name} ({reply.ref(b.id)}) |", "|---|---|---|"]
+    table += [f"| {label} | {_cell(x)} | {_cell(y)} |" for label, x, y in rows]
+    reply.para("\n".join(table))
+    shared = sorted(set(a.mitigations) & set(b.mitigations))
+    only_a = sorted(set(a.mitigations) - set(b.mitigations))
+    only_b = sorted(set(b.mitigations) - set(a.mitigations))
+    lines = []
+    if shared:
+        lines.append(f"**Shared mitigations:** {reply.names(shared, 6)}")
+    if only_a and (shared or only_b):
+        lines.append(f"**Only {a.name}:** {reply.names(only_a, 6)}")
+    if only_b and (shared or only_a):
+        lines.append(f"**Only {b.name}:** {reply.names(only_b, 6)}")
+    if lines:
+        reply.para("  \n".join(lines))
+    reply.source(a.id)
+    reply.source(b.id)
+    return reply
+
+
+def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
+    """The two things a comparison names, each linked on its own."""
+    text = _FRAME.sub("", reading.question.strip())
+    parts = [p.strip(" .!?-") for p in _SPLIT.split(text)]
+    parts = [p for p in parts if len(p) >= 3 and ctx.reader.subject_words(p)]
+    types = TARGET_TYPES.get(reading.target)
+    found = list(ids)
+    for part in parts:
+        links = ctx.linker.link(part).links or ctx.linker.search(ctx.linker.correct(part), types, 3)
+        link: Link | None = next((lk for lk in links if lk.id not in found), None)
+        if link is not None:
+            found.append(link.id)
+    if len(found) < 2 and reading.state.subjects:
+        found += [i for i in reading.state.subjects if i not in found]
+    return found[:2]
+
+
+def _difference(ctx: Context, reply: Reply, a: Record, b: Record) -> str:
+    catalog = ctx.catalog
+    if b.parent == a.id or a.parent == b.id:
+        parent, child = (a, b) if b.parent == a.id else (b, a)
+        return (f"{child.name} is a sub-technique of {parent.name}, one specific way of doing "
+                "it; the parent covers every way.")
+    if a.parent and a.parent == b.parent and a.parent in catalog:
+        return (f"both are sub-techniques of {reply.name(a.parent, bold=False)}; they differ "
+                f"in how it is done. {shorten(opening(a.description, 1, 200), 200)} "
+                f"By contrast, {_lower(shorten(opening(b.description, 1, 200), 200))}")
+    if a.type != b.type:
+        return (f"one is {kind_name(a.type)} and the other {kind_name(b.type)}; "
+                + _relation_between(ctx, reply, a, b))
+    tactics_a, tactics_b = set(a.tactics), set(b.tactics)
+    if a.type in TECHNIQUE_TYPES and tactics_a and tactics_b and tactics_a != tactics_b:
+        return (f"they serve different adversary goals: {a.name} is used for "
+                f"{_tactic_names(ctx, a)}, {b.name} for {_tactic_names(ctx, b)}. "
+                f"{shorten(opening(a.description, 1, 180), 180)} "
+                f"{shorten(opening(b.description, 1, 180), 180)}")
+    shared = "both serve " + _tactic_names(ctx, a) + "; " if tactics_a and tactics_a == tactics_b else ""
+    return (f"{shared}{shorten(opening(a.description, 1, 200), 200)} "
+            f"By contrast, {_lower(shorten(opening(b.description, 1, 200), 200))}")
+
+
+def _relation_between(ctx: Context, reply: Reply, a: Record, b: Record) -> str:
+    linked = b.id in (set(a.mitigations) | set(a.techniques) | set(a.case_studies))
+    linked = linked or a.id in (set(b.mitigations) | set(b.techniques) | set(b.case_studies))
+    if linked:
+        return "ATLAS links the two directly."
+    related = set(family(ctx.catalog, a.id)) & set(family(ctx.catalog, b.id))
+    return "they share a family in ATLAS." if related else "ATLAS does not link them directly."
+
+
+def _tactic_names(ctx: Context, record: Record) -> str:
+    tactics = ctx.catalog.tactics_of(record)
+    return join([ctx.catalog.records[t].name for t in tactics if t in ctx.catalog]) or "–"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:2].istitle() else text

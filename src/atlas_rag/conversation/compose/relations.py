@@ -1,0 +1,345 @@
+"""Lists and counts: an object's relations from the graph, objects of a kind, or objects
+matching a description."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...catalog import Catalog
+from ...records import Record
+from ..knowledge import (
+    TECHNIQUE_TYPES,
+    case_studies_using,
+    matrix_order,
+    rank_mitigations,
+    rolled_up,
+    techniques_of_case_study,
+)
+from ..reader import Reading
+from ..reply import Reply, kind_name, opening, shorten
+from .base import TARGET_TYPES, Context, composes, relative
+from .objects import card
+
+SEARCH_LIST = 8
+SEARCH_SHARE = 0.45
+DETAIL_CHARS = 170
+SHOW_AFTER_COUNT = 15
+
+
+@dataclass
+class Listing:
+    """Objects related to a subject, in the order to show them."""
+
+    kind: str  # the ATLAS kind listed (mitigation, case-study, ...)
+    relation: str  # how the lead says it: "mitigations of", "techniques addressed by"
+    ids: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+    via: dict[str, str] = field(default_factory=dict)  # listed through this other object
+    derived: str = ""  # said when the list is computed, not published as such
+
+
+Relation = Callable[[Catalog, Record], Listing]
+# (target, subject kind) -> the relation that answers it. A subject kind missing here has
+# no such relation in ATLAS; the answer then says so.
+RELATIONS: dict[tuple[str, str], Relation] = {}
+
+
+def relation(target: str, *kinds: str) -> Callable[[Relation], Relation]:
+    def register(function: Relation) -> Relation:
+        for kind in kinds:
+            RELATIONS[(target, kind)] = function
+        return function
+
+    return register
+
+
+@relation("mitigation", *TECHNIQUE_TYPES)
+def _mitigations(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("mitigation", "mitigations")
+    for related in rolled_up(catalog, record.id, "mitigations"):
+        out.ids.append(related.id)
+        source = related.via or record.id
+        out.details[related.id] = catalog.records[related.id].uses.get(source, "")
+        if related.via:
+            out.via[related.id] = related.via
+    return out
+
+
+@relation("case_study", *TECHNIQUE_TYPES)
+def _case_studies(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("case-study", "case studies")
+    for related in rolled_up(catalog, record.id, "case_studies"):
+        out.ids.append(related.id)
+        technique = catalog.records[related.via or record.id]
+        step = next((e for e in technique.examples if e.case_study == related.id), None)
+        out.details[related.id] = step.description if step else ""
+        if related.via:
+            out.via[related.id] = related.via
+    return out
+
+
+@relation("subtechnique", "technique")
+def _subtechniques(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("subtechnique", "sub-techniques", sorted(record.subtechniques))
+    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
+    return out
+
+
+@relation("subtechnique", "subtechnique")
+def _siblings(catalog: Catalog, record: Record) -> Listing:
+    parent = catalog.parent_of(record) or record
+    out = _subtechniques(catalog, parent)
+    out.derived = f"it is one of the sub-techniques of {parent.name}"
+    return out
+
+
+@relation("parent", "subtechnique")
+def _parent(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("technique", "parent technique", [record.parent] if record.parent else [])
+    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids if i in catalog}
+    return out
+
+
+@relation("tactic", *TECHNIQUE_TYPES, "case-study")
+def _tactics(catalog: Catalog, record: Record) -> Listing:
+    tactics = catalog.tactics_of(record)
+    ids = [t for t in catalog.tactic_order() if t in tactics]
+    out = Listing("tactic", "tactics", ids)
+    out.details = {i: opening(catalog.records[i].description, 1) for i in ids}
+    return out
+
+
+@relation("technique", "tactic")
+def _techniques_of_tactic(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("technique", "techniques", sorted(record.techniques))
+    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
+    return out
+
+
+@relation("technique", "mitigation")
+def _techniques_of_mitigation(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("technique", "techniques addressed", sorted(record.techniques))
+    out.details = {i: record.uses.get(i, "") for i in out.ids}
+    return out
+
+
+@relation("technique", "case-study")
+def _techniques_of_case_study(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("technique", "techniques used, in step order",
+                  techniques_of_case_study(catalog, record.id))
+    for atlas_id in out.ids:
+        step = next((s for s in record.procedure if s.technique == atlas_id), None)
+        out.details[atlas_id] = step.description if step else ""
+    return out
+
+
+@relation("attack_ref", *TECHNIQUE_TYPES, "tactic")
+def _attack(catalog: Catalog, record: Record) -> Listing:
+    return Listing("attack", "ATT&CK reference")
+
+
+@relation("mitigation", "case-study", "tactic")
+def _mitigations_of_techniques(catalog: Catalog, record: Record) -> Listing:
+    techniques = (techniques_of_case_study(catalog, record.id) if record.type == "case-study"
+                  else list(record.techniques))
+    ranked = rank_mitigations(catalog, {t: 1.0 for t in techniques})
+    out = Listing("mitigation", "mitigations", [c.id for c in ranked])
+    out.details = {c.id: f"addresses {len(c.covers)} of its techniques" for c in ranked}
+    out.derived = (f"ATLAS links mitigations to techniques, not to {kind_name(record.type, 2)}; "
+                   "these address the techniques it " + ("used" if record.type == "case-study"
+                                                          else "groups") + ", most covered first")
+    return out
+
+
+@relation("case_study", "mitigation", "tactic")
+def _case_studies_of_techniques(catalog: Catalog, record: Record) -> Listing:
+    out = Listing("case-study", "case studies", case_studies_using(catalog, record.techniques))
+    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
+    verb = "addresses" if record.type == "mitigation" else "groups"
+    out.derived = f"these case studies used techniques it {verb}"
+    return out
+
+
+# ---------------------------------------------------------------------- composers
+
+
+@composes("list")
+def list_related(ctx: Context, reading: Reading) -> Reply:
+    return _answer(ctx, reading, count=False)
+
+
+@composes("count")
+def count_related(ctx: Context, reading: Reading) -> Reply:
+    return _answer(ctx, reading, count=True)
+
+
+def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
+    reply = Reply(ctx.catalog)
+    subjects = ctx.subjects(reading)
+    if subjects:
+        record = ctx.catalog.records[subjects[0]]
+        function = RELATIONS.get((reading.target, record.type))
+        if function is None:
+            function = _default_relation(reading.target, record.type)
+        if function is None:
+            card(ctx.catalog, reply, record)
+            return reply
+        listing = function(ctx.catalog, record)
+        if listing.kind == "attack":
+            _attack_reference(reply, record)
+        else:
+            write_listing(ctx, reply, record, listing, count)
+        return reply
+    if ctx.reader.subject_words(reading.question):
+        return _matching(ctx, reading, reply, count)
+    return _everything(ctx, reading, reply, count)
+
+
+def _default_relation(target: str, kind: str) -> Relation | None:
+    """A relation for a target the subject kind has none of: the closest sensible one."""
+    fallback = {"technique": ("subtechnique", "mitigation"), "subtechnique": ("mitigation",),
+                "tactic": ("technique",), "mitigation": ("technique",),
+                "case-study": ("technique",)}
+    if target in ("technique", "subtechnique", "none"):
+        for other in fallback.get(kind, ()):
+            if (other, kind) in RELATIONS:
+                return RELATIONS[(other, kind)]
+    return None
+
+
+def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, count: bool) -> None:
+    catalog = ctx.catalog
+    n = len(listing.ids)
+    noun = listing.relation
+    singular = kind_name(listing.kind, n) if listing.kind != "technique" else (
+        "technique" if n == 1 else "techniques")
+    subject = reply.name(record.id)
+    reply.source(record.id)
+    if not n:
+        reply.para(f"ATLAS {catalog.version} lists no {noun} for {subject}.")
+        nearest_instead(ctx, reply, record, listing)
+        return
+    own = [i for i in listing.ids if i not in listing.via]
+    if listing.relation == "parent technique":
+        reply.para(f"The parent technique of {subject} is {reply.name(listing.ids[0])}.")
+    elif listing.derived:
+        reply.para(f"{subject}: {listing.derived} ({n}).")
+    elif listing.via:
+        reply.para(f"ATLAS {catalog.version} lists {len(own)} {singular if len(own) == n else noun} "
+                   f"for {subject} itself and {n - len(own)} more through its sub-techniques "
+                   f"({n} in all).")
+    elif count:
+        reply.para(f"ATLAS {catalog.version} lists **{n}** {singular} for {subject}.")
+    else:
+        verb = "has" if noun != "techniques addressed" else "addresses"
+        what = singular if noun in ("mitigations", "case studies", "sub-techniques", "tactics",
+                                    "techniques", "techniques addressed") else noun
+        reply.para(f"{subject} {verb} {n} {what} in ATLAS {catalog.version}:"
+                   if verb == "has" else f"{subject} addresses {n} {what}:")
+    if count and n > SHOW_AFTER_COUNT:
+        return
+    shown_via = False
+    for atlas_id in listing.ids:
+        if atlas_id not in catalog:
+            continue
+        if atlas_id in listing.via and not shown_via:
+            shown_via = True
+            reply.add("", "Through its sub-techniques:")
+        detail = shorten(listing.details.get(atlas_id, ""), DETAIL_CHARS)
+        via = listing.via.get(atlas_id)
+        label = reply.name(atlas_id, bold=False)
+        if via:
+            label += f" (via {catalog.records[via].name}, {reply.ref(via)})"
+        reply.item(atlas_id, label + (f": {detail}" if detail else ""))
+
+
+def nearest_instead(ctx: Context, reply: Reply, record: Record, listing: Listing) -> None:
+    """When a technique has none of something, offer its family's or its neighbours'."""
+    if listing.kind not in ("mitigation", "case-study") or record.type not in TECHNIQUE_TYPES:
+        return
+    field_name = "mitigations" if listing.kind == "mitigation" else "case_studies"
+    parent = ctx.catalog.parent_of(record)
+    neighbours = [parent.id] if parent else []
+    neighbours += [s for s in record.subtechniques]
+    neighbours += [h.id for h in ctx.search(record.name + ". " + opening(record.description, 1),
+                                            TECHNIQUE_TYPES, k=4) if h.id != record.id]
+    for other in dict.fromkeys(neighbours):
+        related = sorted(getattr(ctx.catalog.records[other], field_name))
+        if related:
+            relation_word = ("its parent" if other == record.parent else
+                             "its sub-technique" if other in record.subtechniques else
+                             "the closely related")
+            reply.para(f"Closest instead: {relation_word} {reply.name(other, bold=False)} has "
+                       f"{len(related)} {kind_name(listing.kind, len(related))}:")
+            for atlas_id in related[:8]:
+                detail = (ctx.catalog.records[atlas_id].uses.get(other, "")
+                          if listing.kind == "mitigation" else "")
+                reply.item(atlas_id, reply.name(atlas_id, bold=False)
+                           + (f": {shorten(detail, DETAIL_CHARS)}" if detail else ""))
+            return
+
+
+def _attack_reference(reply: Reply, record: Record) -> None:
+    ref = record.attack_reference or {}
+    reply.source(record.id)
+    if ref.get("id"):
+        reply.para(f"{reply.name(record.id)} corresponds to MITRE ATT&CK "
+                   f"[{ref['id']}]({ref.get('url', '')}).")
+    else:
+        reply.para(f"{reply.name(record.id)} has no ATT&CK reference in ATLAS: it is specific "
+                   "to AI systems.")
+
+
+def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Reply:
+    """Objects of the wanted kind whose text matches the question."""
+    types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
+    hits = relative(ctx.search(reading.question, types, k=SEARCH_LIST), SEARCH_SHARE, SEARCH_LIST)
+    kind = types[0]
+    if not hits:
+        reply.para(f"I found no ATLAS {kind_name(kind, 2)} matching this.")
+        return reply
+    noun = kind_name(kind, len(hits))
+    if count:
+        reply.para(f"About **{len(hits)}** ATLAS {noun} match this closely; the best are "
+                   f"{reply.names([h.id for h in hits[:3]])}:")
+    else:
+        reply.para(f"The ATLAS {noun} that match best: "
+                   f"{reply.names([h.id for h in hits[:3]])}.")
+    for hit in hits:
+        record = ctx.catalog.records[hit.id]
+        reply.item(hit.id, reply.name(hit.id, bold=False) + ": "
+                   + shorten(opening(record.description, 1), DETAIL_CHARS))
+    return reply
+
+
+def _everything(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Reply:
+    """Every object of the wanted kind."""
+    catalog = ctx.catalog
+    types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
+    if "technique" in types and "subtechnique" in types:
+        parents = catalog.of_type("technique")
+        subs = catalog.of_type("subtechnique")
+        reply.para(f"ATLAS {catalog.version} has **{len(parents) + len(subs)}** techniques: "
+                   f"{len(parents)} techniques and {len(subs)} sub-techniques, under "
+                   f"{len(catalog.of_type('tactic'))} tactics.")
+        if not count:
+            for tactic in catalog.tactic_order():
+                ids = sorted(catalog.records[tactic].techniques)
+                reply.add("", f"**{catalog.records[tactic].name}** ({reply.ref(tactic)}): "
+                          + ", ".join(f"{catalog.records[i].name} ({reply.ref(i)})" for i in ids))
+        return reply
+    kind = types[0]
+    ids = (catalog.tactic_order() if kind == "tactic"
+           else sorted(r.id for r in catalog.of_type(*types)))
+    noun = kind_name(kind, len(ids))
+    reply.para(f"ATLAS {catalog.version} has **{len(ids)}** {noun}"
+               + ("." if count else (", in matrix order:" if kind == "tactic" else ":")))
+    if count:
+        return reply
+    for atlas_id in ids:
+        reply.item(atlas_id, reply.name(atlas_id, bold=False))
+    return reply
+
+
+__all__ = ["RELATIONS", "Listing", "count_related", "list_related", "matrix_order"]

@@ -1,0 +1,258 @@
+"""The practitioner's questions: how an attack is done, how to defend, what threatens a
+described system, and what a pasted incident shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ...mapping import map_text
+from ...retrieval import Hit
+from ..components import components_in
+from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
+from ..reader import Reading
+from ..reply import Reply, best_sentence, hit_of, join, shorten
+from .base import Context, composes, relative
+from .objects import card
+from .relations import RELATIONS, nearest_instead, write_listing
+
+MITIGATIONS_SHOWN = 8
+TECHNIQUES_SHOWN = 7
+THREATS_SHOWN = 10
+LEAD_NAMES = 3
+# Threat model: a component's later concerns count less; the description searched as a whole
+# adds what the components missed.
+CONCERN_DECAY = 0.8
+DESCRIPTION_WEIGHT = 0.5
+USE_CHARS = 200
+# A mitigation the question itself describes ("capping queries per user") counts as much as
+# covering one fully relevant technique.
+DESCRIBED_MITIGATION = 1.0
+
+
+# ---------------------------------------------------------------------- defend
+
+
+@composes("defend")
+def defend(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    subjects = ctx.subjects(reading)
+    techniques = [s for s in subjects if ctx.catalog.records[s].type in TECHNIQUE_TYPES]
+    if not techniques and subjects:
+        record = ctx.catalog.records[subjects[0]]
+        if record.type in ("case-study", "tactic"):
+            write_listing(ctx, reply, record,
+                          RELATIONS[("mitigation", record.type)](ctx.catalog, record), count=False)
+        else:
+            card(ctx.catalog, reply, record)
+        return reply
+    boost: dict[str, float] = {}
+    if techniques:
+        # After a list, the objects its answer led with count for more.
+        weights = {t: 1.5 if t in reading.state.subjects else 1.0 for t in techniques}
+    else:
+        found = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 6), 0.6, 3)
+        top = found[0].score if found else 1.0
+        weights = {h.id: h.score / top for h in found}
+        described = relative(ctx.search(reading.question, ("mitigation",), 4), 0.8, 2)
+        top_m = described[0].score if described else 1.0
+        boost = {h.id: DESCRIBED_MITIGATION * h.score / top_m for h in described}
+        techniques = list(weights)
+    ranked = rank_mitigations(ctx.catalog, weights, boost)[:MITIGATIONS_SHOWN]
+    against = reply.names(techniques[:2], bold=True)
+    named = reading.source in ("question", "history", "ordinal")
+    if named and ranked and not any(entry.covers for entry in ranked):
+        # None listed for the technique itself: its family's, said as such.
+        reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against} itself; "
+                   f"these are listed for its {_relatives(ctx, reply, techniques[0])}:")
+        for entry in ranked:
+            use = shorten(use_text(ctx.catalog, entry.id, techniques), USE_CHARS)
+            reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+        return reply
+    if not ranked:
+        reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against}.")
+        record = ctx.catalog.records[techniques[0]]
+        nearest_instead(ctx, reply, record, RELATIONS[("mitigation", record.type)](ctx.catalog, record))
+        return reply
+    first = [c.id for c in ranked[:LEAD_NAMES]]
+    if len(techniques) > 2 and reading.source == "history":
+        lead = (f"Across the {len(techniques)} techniques above, the mitigations that cover the "
+                f"most are {reply.names(first)}.")
+    elif reading.source in ("question", "history", "ordinal"):
+        lead = f"Against {against}, ATLAS's mitigations to start with are {reply.names(first)}."
+    elif boost and ranked[0].id in boost:
+        lead = (f"ATLAS covers this with {reply.name(ranked[0].id)}"
+                + (f"; related: {reply.names(first[1:])}" if first[1:] else "") + ".")
+    else:
+        lead = (f"This reads as defending against {against}; ATLAS's mitigations to start "
+                f"with are {reply.names(first)}.")
+    reply.para(lead)
+    for entry in ranked:
+        use = shorten(use_text(ctx.catalog, entry.id, entry.covers or techniques), USE_CHARS)
+        covers = [t for t in entry.covers if t not in techniques[:1]]
+        also = f" (also covers {reply.names(covers[:3])})" if covers and len(techniques) > 1 else ""
+        reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else "") + also)
+    for technique in techniques[:2]:
+        reply.source(technique)
+    return reply
+
+
+def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
+    parent = ctx.catalog.parent_of(ctx.catalog.records[atlas_id])
+    if parent is not None:
+        return f"parent technique {reply.name(parent.id, bold=False)}"
+    return "sub-techniques"
+
+
+# ---------------------------------------------------------------------- attack
+
+
+@composes("attack")
+def attack(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    subjects = ctx.subjects(reading)
+    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack", "ordinal", "item")]
+    if explicit or (subjects and reading.source == "history"):
+        record = ctx.catalog.records[(explicit or subjects)[0]]
+        if record.type == "case-study":
+            write_listing(ctx, reply, record,
+                          RELATIONS[("technique", "case-study")](ctx.catalog, record), count=False)
+        else:
+            card(ctx.catalog, reply, record)
+        return reply
+    hits = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 10), 0.5, TECHNIQUES_SHOWN)
+    named = [s for s in subjects if ctx.catalog.records[s].type in TECHNIQUE_TYPES]
+    hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in named[:2]] + [
+        h for h in hits if h.id not in named]
+    if not hits:
+        reply.para("I found no ATLAS technique for this; try describing the goal of the attack.")
+        return reply
+    reply.para(f"An adversary would most likely use {reply.names([h.id for h in hits[:LEAD_NAMES]])}."
+               + (" In the order of the ATLAS matrix:" if len(hits) > 1 else ""))
+    _grouped(ctx, reply, hits[:TECHNIQUES_SHOWN], reading.question)
+    _case_studies_line(ctx, reply, reading.question)
+    return reply
+
+
+def _case_studies_line(ctx: Context, reply: Reply, question: str) -> None:
+    """The documented incidents closest to the question, when some are close."""
+    found = relative(ctx.search(question, ("case-study",), 3), 0.7, 2)
+    if found:
+        reply.para("Seen in ATLAS case studies: " + reply.names([h.id for h in found]) + ".")
+
+
+def _grouped(ctx: Context, reply: Reply, hits: Sequence[Hit], query: str,
+             evidence: dict[str, str] | None = None) -> None:
+    """Techniques under their tactics in matrix order, each with a sentence of its own text
+    (or of the user's text, for a mapped incident)."""
+
+    def said(atlas_id: str) -> str:
+        if evidence and evidence.get(atlas_id):
+            return f"“{shorten(evidence[atlas_id], 220)}”"
+        return best_sentence(ctx.catalog.records[atlas_id].description, query, 220)
+
+    write_techniques(ctx, reply, [h.id for h in hits], said)
+
+
+def write_techniques(ctx: Context, reply: Reply, ids: Sequence[str],
+                     describe: Callable[[str], str]) -> None:
+    """Numbered techniques under tactic headings in matrix order; sub-techniques sit on their
+    parent's line, so the parent is named too."""
+    catalog = ctx.catalog
+    parents: dict[str, list[str]] = {}
+    for atlas_id in ids:
+        above = catalog.parent_of(catalog.records[atlas_id])
+        top = above.id if above is not None else atlas_id
+        parents.setdefault(top, [])
+        if top != atlas_id:
+            parents[top].append(atlas_id)
+    for tactic, group in by_tactic(catalog, parents):
+        if tactic:
+            reply.add("", f"**{catalog.records[tactic].name}**")
+        for parent in group:
+            subs = parents[parent]
+            line = reply.name(parent, bold=False)
+            if subs:
+                parts = [f"{catalog.records[s].name} ({reply.ref(s)})"
+                         + (f": {describe(s)}" if describe(s) else "") for s in subs]
+                own = describe(parent) if parent in ids else ""
+                line += (f": {own}" if own else "") + ", via " + "; ".join(parts)
+                for sub in subs:
+                    reply.source(sub)
+            else:
+                text = describe(parent)
+                line += f": {text}" if text else ""
+            reply.item(parent, line)
+
+
+# ---------------------------------------------------------------------- threat model
+
+
+@composes("threat_model")
+def threat_model(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    text = reading.question
+    components = components_in(text)
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[str]] = {}
+    for component in components:
+        for rank, concern in enumerate(component.concerns):
+            # Concerns come most important first; each is one search of the release.
+            for hit in relative(ctx.search(concern, TECHNIQUE_TYPES, 2), 0.9, 2):
+                scores[hit.id] = scores.get(hit.id, 0.0) + CONCERN_DECAY**rank * hit.score
+                if component.label not in reasons.setdefault(hit.id, []):
+                    reasons[hit.id].append(component.label)
+    for hit in relative(ctx.search(text, TECHNIQUE_TYPES, 8), 0.5, 5):
+        scores[hit.id] = scores.get(hit.id, 0.0) + DESCRIPTION_WEIGHT * hit.score
+    if not scores:
+        reply.para("I could not tell which parts of an AI system this describes. Name its parts "
+                   "(model API, RAG store, agent tools, training data, third-party models) and "
+                   "I will list the ATLAS techniques that threaten each.")
+        return reply
+    chosen = sorted(scores, key=lambda i: -scores[i])[:THREATS_SHOWN]
+    labels = [c.label for c in components]
+    system = f"a system with {join(labels)}" if labels else "this system"
+    reply.para(f"For {system}, the ATLAS techniques to look at first are "
+               f"{reply.names(chosen[:4])}. By tactic, in matrix order:")
+    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen})
+    order = {c.id: n for n, c in enumerate(ranked)}
+
+    def describe(atlas_id: str) -> str:
+        record = ctx.catalog.records[atlas_id]
+        why = (f"threatens {join(reasons[atlas_id][:2])}"
+               if reasons.get(atlas_id) and len(components) > 1 else "")
+        own = sorted(record.mitigations, key=lambda m: order.get(m, 99))[:3]
+        fix = f"mitigate with {reply.names(own, bold=False)}" if own else ""
+        return "; ".join(p for p in (why, fix) if p)
+
+    write_techniques(ctx, reply, chosen, describe)
+    if ranked:
+        top = ranked[:4]
+        reply.para("Mitigations covering the most of these: " + join(
+            [f"{reply.name(c.id, bold=False)} for {len(c.covers)}" for c in top]) + ".")
+    return reply
+
+
+# ---------------------------------------------------------------------- incident
+
+
+@composes("incident")
+def incident(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    hits = map_text(ctx.retriever, reading.question, k=10, max_chars=ctx.max_input_chars)
+    if not hits:
+        reply.para("I found no ATLAS technique clearly shown in this text. Paste more of the "
+                   "write-up, or describe what the attacker did step by step.")
+        return reply
+    strongest = [h.id for h in sorted(hits, key=lambda h: -h.score)[:LEAD_NAMES]]
+    reply.para(f"This write-up maps to {len(hits)} ATLAS technique{'s' if len(hits) > 1 else ''}; "
+               f"the clearest are {reply.names(strongest)}. In the order of the ATLAS matrix, "
+               "with the sentence that shows each:")
+    _grouped(ctx, reply, hits, reading.question, {h.id: h.snippet for h in hits})
+    if reading.target == "mitigation":
+        ranked = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:5]
+        if ranked:
+            reply.add("", "**What to fix first** (mitigations covering most of these):")
+            for entry in ranked:
+                use = shorten(use_text(ctx.catalog, entry.id, entry.covers), USE_CHARS)
+                reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+    return reply

@@ -1,0 +1,312 @@
+"""Which ATLAS objects a message names, and how sure we are of each.
+
+Candidates come from four places, most certain first: IDs in any form users type; exact
+names; names with their everyday variations (typos, the "LLM"/"AI" prefixes ATLAS puts on
+names and users drop); and hybrid search. Each link carries a confidence, so an answer can
+state a certain subject as fact and offer an uncertain one as a candidate.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..catalog import Catalog, normalize_name
+from ..ids import find_id_mentions
+from ..lexical import STOPWORDS, stem, tokenize
+from ..retrieval import Retriever
+from .knowledge import family
+from .vocabulary import ASKING_TERMS, ASKING_WORDS
+
+# Confidence of each way of naming an object.
+ID_CONFIDENCE = 1.0
+ATTACK_CONFIDENCE = 0.95
+NAME_CONFIDENCE = 0.95
+ONE_WORD_NAME_CONFIDENCE = 0.8  # "Impact", "Discovery": also everyday words
+NAME_TERMS_CONFIDENCE = 0.88
+CORRECTED_CONFIDENCE = 0.85
+# "cylance", "tay": a word found in one object's name only. Weak alone (it may be an everyday
+# word, "sign"), enough to pick an item of the last list or to rule out small talk.
+NAME_WORD_CONFIDENCE = 0.6
+GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Agent")
+# A name of one distinctive word is generic when that many other objects' names contain it.
+GENERIC_NAMES = 3
+# A word names one object when it is in that object's name and on at most this many pages.
+NAME_WORD_PAGES = 3
+# ATLAS prefixes many names with the kind of system ("LLM Jailbreak", "Evade AI Model"); users
+# mostly drop or vary the prefix ("jailbreak", "evade ML model"), so it does not have to match.
+SYSTEM_PREFIXES = frozenset({"llm", "ai", "ml"})
+# Typo correction: a word of the message missing from ATLAS's vocabulary is read as the most
+# similar word of ATLAS's object names when they are this similar (difflib ratio).
+CORRECTION_CUTOFF = 0.8
+MIN_CORRECTED_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class Link:
+    """An ATLAS object a message refers to."""
+
+    id: str
+    confidence: float
+    how: str  # id | attack | name | name-terms | corrected | search | history | ordinal
+    span: tuple[int, int] | None = None  # characters of the message that named it
+
+
+@dataclass(frozen=True)
+class AttackReading:
+    """A bare ID that is also, or only, an ATT&CK ID, and the ATLAS objects referencing it."""
+
+    attack_id: str
+    atlas_ids: tuple[str, ...]
+    also_atlas: str | None  # the ATLAS object with the same bare ID, if any
+
+
+@dataclass
+class Links:
+    """Everything a message names."""
+
+    links: list[Link] = field(default_factory=list)
+    unknown_ids: list[str] = field(default_factory=list)
+    attack: list[AttackReading] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [link.id for link in self.links]
+
+    def best(self, types: Iterable[str] | None, catalog: Catalog) -> Link | None:
+        wanted = set(types) if types else None
+        for link in self.links:
+            if wanted is None or catalog.records[link.id].type in wanted:
+                return link
+        return None
+
+
+class Linker:
+    """Links messages to the objects of one catalog."""
+
+    def __init__(self, catalog: Catalog, retriever: Retriever) -> None:
+        self.catalog = catalog
+        self.retriever = retriever
+        # Every name variant as its stemmed terms, with and without the system prefix.
+        self._name_terms: list[tuple[str, frozenset[str], int]] = []
+        name_words: set[str] = set()
+        for record in catalog:
+            for name in catalog.names_of(record):
+                words = normalize_name(name).split()
+                name_words.update(w for w in words if len(w) >= MIN_CORRECTED_LENGTH)
+                terms = frozenset(tokenize(name)) - SYSTEM_PREFIXES
+                if terms:
+                    self._name_terms.append((record.id, terms, len(words)))
+        self._correction_words = tuple(sorted(name_words | set(ASKING_WORDS)))
+        vocabulary: set[str] = set(name_words) | set(ASKING_WORDS)
+        pages_with: dict[str, int] = {}
+        for record in catalog:
+            vocabulary.update(re.findall(r"[a-z]+", f"{record.name} {record.description}".lower()))
+            for term in set(tokenize(f"{record.name} {record.description}")):
+                pages_with[term] = pages_with.get(term, 0) + 1
+        self._vocabulary = frozenset(vocabulary)
+        self._pages_with = pages_with
+        # Words that, on their own, name one object: in one object's names and rare elsewhere.
+        owners: dict[str, set[str]] = {}
+        for atlas_id, terms, _ in self._name_terms:
+            for term in terms:
+                owners.setdefault(term, set()).add(atlas_id)
+        self._name_word = {
+            term: next(iter(ids)) for term, ids in owners.items()
+            if len(ids) == 1 and len(term) >= 3 and term not in ASKING_TERMS
+            and term not in STOPWORDS and pages_with.get(term, 0) <= NAME_WORD_PAGES
+        }
+
+    # ------------------------------------------------------------------ public
+
+    def link(self, text: str) -> Links:
+        """IDs, names and name variants in ``text`` (no search), most certain first."""
+        found = self.ids(text)
+        seen = {link.id for link in found.links}
+        taken = [link.span for link in found.links if link.span]
+        for link in self.names(text):
+            if link.id in seen or _overlaps(link.span, taken):
+                continue
+            found.links.append(link)
+            seen.add(link.id)
+            if link.span:
+                taken.append(link.span)
+        found.links.sort(key=lambda link: -link.confidence)
+        return found
+
+    def ids(self, text: str) -> Links:
+        """IDs in any form; a bare ATT&CK-style ID is read in ATLAS context first."""
+        found = Links()
+        for mention in find_id_mentions(text):
+            span = (mention.start, mention.end)
+            known = mention.atlas_id in self.catalog
+            referencing = [] if mention.prefixed else self.catalog.by_attack(mention.bare)
+            if known:
+                found.links.append(Link(mention.atlas_id, ID_CONFIDENCE, "id", span))
+            else:
+                found.links += [Link(i, ATTACK_CONFIDENCE, "attack", span) for i in referencing]
+            if referencing and referencing != [mention.atlas_id]:
+                found.attack.append(AttackReading(
+                    mention.bare, tuple(referencing), mention.atlas_id if known else None
+                ))
+            elif not known and not referencing and (mention.prefixed or not _attack_style(mention.bare)):
+                found.unknown_ids.append(mention.atlas_id)
+        return found
+
+    def names(self, text: str) -> list[Link]:
+        """Objects named in ``text``: exactly, by their distinctive terms, or with typos."""
+        exact = self._exact_names(text)
+        taken = [link.span for link in exact if link.span]
+        found = list(exact)
+        ids = {link.id for link in exact}
+        for link in self._names_by_terms(text) + self._corrected_names(text) + self._name_words(text):
+            if link.id not in ids and not _overlaps(link.span, taken):
+                found.append(link)
+                ids.add(link.id)
+        return [self._weigh(link) for link in found]
+
+    def _weigh(self, link: Link) -> Link:
+        """A name of one word that many other names share says little on its own."""
+        if link.how == "name-word":
+            return link
+        record = self.catalog.records[link.id]
+        terms = frozenset(tokenize(record.name)) - SYSTEM_PREFIXES
+        if len(terms) != 1:
+            return link
+        relatives = set(family(self.catalog, link.id))
+        sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives}
+        if len(sharing) >= GENERIC_NAMES:
+            return Link(link.id, min(link.confidence, GENERIC_NAME_CONFIDENCE), link.how, link.span)
+        return link
+
+    def _name_words(self, text: str) -> list[Link]:
+        found = []
+        for match in re.finditer(r"[A-Za-z0-9]+", self.correct(text)):
+            terms = tokenize(match.group(0))
+            atlas_id = self._name_word.get(terms[0]) if terms else None
+            if atlas_id:
+                found.append(Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word",
+                                  (match.start(), match.end())))
+        return found
+
+    def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
+        """The one candidate whose name shares the most words with ``text`` ("the bing one")."""
+        terms = set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
+        if not terms:
+            return None
+        scored = []
+        for atlas_id in dict.fromkeys(candidates):
+            if atlas_id in self.catalog:
+                name = set(tokenize(self.catalog.full_name(self.catalog.records[atlas_id])))
+                scored.append((len(terms & name), atlas_id))
+        scored.sort(reverse=True)
+        if scored and scored[0][0] and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+            return scored[0][1]
+        return None
+
+    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
+        """The best search results as links, with a confidence from how clearly the first wins."""
+        hits = self.retriever.search(text, k=k, types=list(types) if types else None)
+        if not hits:
+            return []
+        terms = set(tokenize(text))
+        first = hits[0].score or 1.0
+        links = []
+        for n, hit in enumerate(hits):
+            runner = hits[n + 1].score if n + 1 < len(hits) else 0.0
+            margin = max(0.0, (hit.score - runner) / first) if n == 0 else 0.0
+            name_terms = set(tokenize(hit.name)) - SYSTEM_PREFIXES
+            shared = len(terms & name_terms) / len(name_terms) if name_terms else 0.0
+            confidence = min(0.8, 0.3 + 0.5 * margin + 0.4 * shared) * (hit.score / first)
+            links.append(Link(hit.id, round(confidence, 3), "search"))
+        # Among close results, the one whose name the text matches best comes first.
+        return sorted(links, key=lambda link: -link.confidence)
+
+    def correct(self, text: str) -> str:
+        """``text`` with words ATLAS does not use replaced by the closest words of its names."""
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            return self._closest(word.lower()) or word
+
+        return re.sub(rf"[A-Za-z]{{{MIN_CORRECTED_LENGTH},}}", fix, text)
+
+    # ------------------------------------------------------------------ names
+
+    def _exact_names(self, text: str) -> list[Link]:
+        """Longest word windows that are a name, left to right, without overlaps."""
+        words = [(m.group(0), m.start(), m.end()) for m in re.finditer(r"[A-Za-z0-9&]+", text)]
+        normal = [normalize_name(w) for w, _, _ in words]
+        found: list[Link] = []
+        taken: list[tuple[int, int]] = []
+        for size in range(min(10, len(words)), 0, -1):
+            for start in range(len(words) - size + 1):
+                phrase = " ".join(normal[start : start + size]).strip()
+                if len(phrase) < 4:
+                    continue
+                span = (words[start][1], words[start + size - 1][2])
+                if _overlaps(span, taken):
+                    continue
+                ids = self.catalog.by_name(phrase)
+                if not ids:
+                    continue
+                confidence = NAME_CONFIDENCE if size > 1 else ONE_WORD_NAME_CONFIDENCE
+                found += [Link(i, confidence, "name", span) for i in ids]
+                taken.append(span)
+        return found
+
+    def _names_by_terms(self, text: str) -> list[Link]:
+        """Names whose distinctive terms all occur in the message ("prompt injection" names
+        LLM Prompt Injection); the most specific name wins over names it contains."""
+        terms = set(tokenize(text))
+        matched = [(atlas_id, name) for atlas_id, name, _ in self._name_terms
+                   if name <= terms and (len(name) > 1 or len(next(iter(name))) >= 6)]
+        best: dict[str, frozenset[str]] = {}
+        for atlas_id, name in matched:
+            if atlas_id not in best or len(name) > len(best[atlas_id]):
+                best[atlas_id] = name
+        # Drop a name whose terms are a strict part of another matched name's terms.
+        kept = [i for i, name in best.items()
+                if not any(name < other for j, other in best.items() if j != i)]
+        kept.sort(key=lambda i: (-len(best[i]), i))
+        return [Link(i, NAME_TERMS_CONFIDENCE, "name-terms", _term_span(text, best[i]))
+                for i in kept]
+
+    def _corrected_names(self, text: str) -> list[Link]:
+        corrected = self.correct(text)
+        if corrected == text:
+            return []
+        links = self._exact_names(corrected) + self._names_by_terms(corrected)
+        return [Link(link.id, CORRECTED_CONFIDENCE, "corrected", link.span) for link in links]
+
+    def _closest(self, word: str) -> str | None:
+        if word in self._vocabulary or word in STOPWORDS:
+            return None
+        return _closest_word(word, self._correction_words)
+
+
+@functools.lru_cache(maxsize=4096)
+def _closest_word(word: str, candidates: tuple[str, ...]) -> str | None:
+    near = difflib.get_close_matches(word, candidates, n=1, cutoff=CORRECTION_CUTOFF)
+    return near[0] if near else None
+
+
+def _attack_style(bare: str) -> bool:
+    """ATT&CK numbers its techniques from T1000; ATLAS's are T0000-T0999."""
+    match = re.fullmatch(r"(TA|T|M)(\d{4})(?:\.\d{3})?", bare)
+    return match is not None and int(match.group(2)) >= 1000
+
+
+def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | None]) -> bool:
+    if span is None:
+        return False
+    return any(t is not None and span[0] < t[1] and t[0] < span[1] for t in taken)
+
+
+def _term_span(text: str, terms: frozenset[str]) -> tuple[int, int] | None:
+    """The stretch of ``text`` from the first to the last word that is one of ``terms``."""
+    positions = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z0-9]+", text)
+                 if stem(m.group(0).lower()) in terms]
+    return (positions[0][0], positions[-1][1]) if positions else None

@@ -1,0 +1,177 @@
+"""The conversation so far, read back from the history a caller passes in.
+
+History arrives as (question, answer) pairs, Gradio message dicts or plain strings; nothing is
+kept on the server. From the last answers we recover what a follow-up can point at: the items
+of the list an answer showed, in the order shown ("the second one"), and the objects it was
+about ("its mitigations").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..catalog import Catalog
+from ..ids import find_ids
+
+# Ordinal references are formal: ordinal words, "#3", "number 3", "3rd", "item 3".
+ORDINAL_WORDS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "last": -1,
+    "final": -1, "penultimate": -2, "1st": 1, "2nd": 2, "3rd": 3,
+}
+# An ordinal word counts when it is used as one ("the second", "second one", "2nd"), not as an
+# adverb ("what should we fix first").
+_ORDINAL_RE = re.compile(
+    r"#\s?(?P<hash>\d{1,2})\b|\b(?:number|no\.?|nr\.?|item|option|step|entry)\s?(?P<num>\d{1,2})\b"
+    r"|\b(?P<nth>\d{1,2})(?:st|nd|rd|th)\b"
+    r"|\bthe\s+(?:very\s+)?(?P<word>" + "|".join(ORDINAL_WORDS) + r")\b"
+    r"|\b(?P<word_one>" + "|".join(ORDINAL_WORDS) + r")\s+(?:one|item|entry|option|step)\b"
+    r"|^\W*(?:and\s+)?(?P<bare>\d{1,2})\W*$",
+    re.IGNORECASE,
+)
+# Words that point back at what was just discussed (a closed class of English pronouns and
+# determiners, not tied to any question).
+_POINTER_RE = re.compile(
+    r"\b(it|its|it's|this|that|these|those|them|they|their|the same|above|former|latter|both)\b",
+    re.IGNORECASE,
+)
+_SOURCES_RE = re.compile(r"<details>.*?</details>", re.DOTALL | re.IGNORECASE)
+_NUMBERED_RE = re.compile(r"^\s*(\d{1,3})[.)]\s+(.*)$")
+_BULLET_RE = re.compile(r"^\s*[-*•]\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass
+class State:
+    """What earlier turns offer a follow-up to point at."""
+
+    turns: list[Turn] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # the last list shown, in order
+    subjects: list[str] = field(default_factory=list)  # what the last answer was about
+    items_in_last: bool = False  # the list is the last answer's own (not an earlier one)
+
+    @property
+    def empty(self) -> bool:
+        return not self.turns
+
+    def item(self, ordinal: int) -> str | None:
+        """The n-th item shown (1-based; -1 is the last), or None."""
+        if not self.items:
+            return None
+        index = ordinal - 1 if ordinal > 0 else len(self.items) + ordinal
+        return self.items[index] if 0 <= index < len(self.items) else None
+
+
+def history_turns(history: Any) -> list[Turn]:
+    """(question, answer) turns from pairs, Gradio message dicts or plain strings."""
+    messages: list[tuple[str, str]] = []
+    for item in history or []:
+        if isinstance(item, dict):
+            content = item.get("content")
+            if isinstance(content, list):  # Gradio may give a list of parts
+                content = " ".join(
+                    p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+                )
+            metadata = item.get("metadata") or {}
+            if isinstance(metadata, dict) and metadata.get("title"):
+                continue  # a collapsible side message (sources), not an answer
+            messages.append((str(item.get("role") or "user"), _SOURCES_RE.sub("", str(content or ""))))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            messages += [("user", str(item[0] or "")),
+                         ("assistant", _SOURCES_RE.sub("", str(item[1] or "")))]
+        elif isinstance(item, str):
+            messages.append(("user", item))
+        elif hasattr(item, "text"):  # an Answer
+            messages.append(("assistant", str(item.text)))
+    turns: list[Turn] = []
+    for role, text in messages:
+        if role == "assistant" and turns and not turns[-1].answer:
+            turns[-1] = Turn(turns[-1].question, text)
+        elif role == "assistant":
+            turns.append(Turn("", text))
+        else:
+            turns.append(Turn(text, ""))
+    return turns
+
+
+def history_texts(history: Any) -> list[tuple[str, str]]:
+    """(role, text) messages of the history, oldest first."""
+    out: list[tuple[str, str]] = []
+    for turn in history_turns(history):
+        if turn.question:
+            out.append(("user", turn.question))
+        if turn.answer:
+            out.append(("assistant", turn.answer))
+    return out
+
+
+def read_state(history: Any, catalog: Catalog) -> State:
+    """The state after ``history``: the last answer that showed objects gives items and subjects."""
+    turns = history_turns(history)
+    state = State(turns=turns)
+    navigating = False
+    for turn in reversed(turns):
+        items, subjects = answer_items(turn.answer, catalog)
+        if not (items or subjects):
+            continue
+        if not state.subjects:
+            state.items, state.subjects = items, subjects
+            state.items_in_last = bool(items) and turn is turns[-1]
+        elif navigating and items:
+            # The user picked from a list last time ("#2"), then asks "and the last one?":
+            # still the list they were picking from.
+            state.items, state.items_in_last = items, False
+        if state.subjects and not navigating and find_ordinal(turn.question) is not None:
+            navigating = True
+            continue
+        break
+    return state
+
+
+def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
+    """(items of the answer's list in the order shown, objects its lead is about)."""
+    body = _SOURCES_RE.sub("", text)
+    numbered: list[tuple[int, int, str]] = []
+    bullets: list[str] = []
+    for n, line in enumerate(body.splitlines()):
+        match = _NUMBERED_RE.match(line)
+        if match:
+            ids = [i for i in find_ids(match.group(2)) if i in catalog]
+            if ids:
+                numbered.append((n, int(match.group(1)), ids[0]))
+            continue
+        match = _BULLET_RE.match(line)
+        if match and not line.startswith(("  ", "\t")):
+            ids = [i for i in find_ids(match.group(1)) if i in catalog]
+            if ids:
+                bullets.append(ids[0])
+    items = [atlas_id for _, _, atlas_id in numbered] or bullets
+    lead = re.split(r"\n\s*\n|\n\s*(?:\d{1,3}[.)]|[-*•])\s", body.strip(), maxsplit=1)[0]
+    subjects = [i for i in find_ids(lead) if i in catalog]
+    if not subjects:
+        subjects = [i for i in find_ids(body) if i in catalog][:1]
+    return list(dict.fromkeys(items)), list(dict.fromkeys(subjects))
+
+
+def find_ordinal(text: str) -> int | None:
+    """The list position a message points at ("the second one" -> 2, "last" -> -1)."""
+    match = _ORDINAL_RE.search(text)
+    if not match:
+        return None
+    for group in ("hash", "num", "nth", "bare"):
+        if match.group(group):
+            value = int(match.group(group))
+            return value if value > 0 else None
+    return ORDINAL_WORDS[(match.group("word") or match.group("word_one")).lower()]
+
+
+def points_back(text: str) -> bool:
+    """The message refers to something said before ("its mitigations", "that one")."""
+    return bool(_POINTER_RE.search(text))

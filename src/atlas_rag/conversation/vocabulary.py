@@ -1,0 +1,23 @@
+"""Words that say what kind of answer is wanted but name no subject.
+
+They are ATLAS's own kinds of object with their usual synonyms, and the verbs and nouns of
+asking: a closed vocabulary of questions about a knowledge base, not of any particular
+question. A message made only of these and stopwords ("and case studies?", "mitigations
+pls") leans on the conversation for its subject; typos of them are corrected, not read as
+names.
+"""
+
+from __future__ import annotations
+
+from ..lexical import tokenize
+
+ASKING_TEXT = """technique techniques sub-technique sub-techniques subtechnique subtechniques variant
+variants kind kinds type types tactic tactics mitigation mitigations defence defences defense
+defenses control controls countermeasure countermeasures case cases study studies incident
+incidents example examples attack attacks ttp ttps parent procedure step steps explain
+describe tell show list give detail details more info information please pls thx about else
+again what which how why who mean meaning defend protect prevent stop mitigate detect fix
+harden secure atlas mitre id ids number count many mapping mapped map related relate one ones
+same whole full all every each continue summary summarize summarise overview"""
+ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
+ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))

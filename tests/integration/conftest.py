@@ -1,0 +1,32 @@
+"""The full release, built once per test session with the real model and shared by modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atlas_rag import AtlasRAG, Settings, build_index
+from atlas_rag.api import default_embedder
+from atlas_rag.corpus import read_pages
+from helpers import Full, make_settings, release_path
+
+
+@pytest.fixture(scope="session")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Full:
+    source = release_path()
+    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    # The intent classifier's example vectors are cached by content (examples and model), so
+    # the user's cache folder is safe to share and spares re-embedding them in every run.
+    settings = make_settings(tmp_path_factory.mktemp("full"))
+    shared_cache = Settings.from_env(env={}).cache_dir
+    settings = settings.replace(cache_dir=shared_cache)
+    embedder = default_embedder(settings)
+    report = build_index(
+        source, settings.corpus_dir, settings.index_dir, settings=settings, embedder=embedder
+    )
+    rag = AtlasRAG.open(settings.index_dir, settings=settings, embedder=embedder)
+    corpus = read_pages(Path(settings.corpus_dir))
+    assert corpus.skipped == []
+    return Full(source, raw, settings, embedder, report, rag, {p.id: p for p in corpus.pages})

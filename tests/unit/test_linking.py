@@ -1,0 +1,81 @@
+"""Subject linking on the fixture release: IDs in any form, names, typos, honest confidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from atlas_rag import AtlasRAG
+from atlas_rag.conversation.linking import Linker
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def linker(rag: AtlasRAG) -> Linker:
+    return rag.answerer.linker
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what is AML.T0902?", "AML.T0902"),
+        ("m0901 pls", "AML.M0901"),
+        ("AML-T0901-2", "AML.T0901.002"),
+        ("aml t0903", "AML.T0903"),
+        ("cs0902", "AML.CS0902"),
+        ("TA0902?", "AML.TA0902"),
+    ],
+)
+def test_ids_in_every_form_link_with_full_confidence(linker: Linker, text: str, expected: str) -> None:
+    links = linker.link(text).links
+    assert links[0].id == expected and links[0].confidence == 1.0
+
+
+def test_an_attack_id_links_to_the_atlas_object_that_references_it(linker: Linker) -> None:
+    found = linker.link("what does T1999 map to in atlas")
+    assert found.links[0].id == "AML.T0901" and found.links[0].how == "attack"
+    assert found.attack[0].attack_id == "T1999" and found.attack[0].atlas_ids == ("AML.T0901",)
+
+
+def test_an_unknown_atlas_id_is_reported_not_linked(linker: Linker) -> None:
+    found = linker.link("what is AML.T0999 and M0999")
+    assert found.links == [] and found.unknown_ids == ["AML.T0999", "AML.M0999"]
+
+
+def test_a_bare_attack_style_id_unknown_to_both_is_not_called_an_atlas_id(linker: Linker) -> None:
+    found = linker.link("what about T1059")
+    assert found.links == [] and found.unknown_ids == []
+
+
+def test_exact_names_link_and_the_longest_name_wins(linker: Linker) -> None:
+    links = linker.link("how does seedbank poisoning relate to beacon throttling").links
+    assert {link.id for link in links} == {"AML.T0902", "AML.M0901"}
+    assert all(link.confidence >= 0.9 for link in links)
+
+
+def test_typos_are_corrected_towards_atlas_names(linker: Linker) -> None:
+    links = linker.link("tell me about seedbank poisonning").links
+    assert links[0].id == "AML.T0902" and links[0].how == "corrected"
+    assert linker.correct("mitgations for wethervane clonning") == "mitigations for weathervane cloning"
+
+
+def test_names_are_found_from_their_words_in_another_order(linker: Linker) -> None:
+    links = linker.link("how bad is the leakage of a silo ledger").links
+    assert links[0].id == "AML.T0904" and links[0].how == "name-terms"
+
+
+def test_a_word_only_one_name_has_is_a_weak_link(linker: Linker) -> None:
+    [link] = linker.link("the kestrel one").links
+    assert link.id == "AML.CS0901" and link.confidence < 0.75
+
+
+def test_an_item_of_a_list_is_found_by_a_word_of_its_name(linker: Linker) -> None:
+    items = ["AML.T0901", "AML.T0902", "AML.T0903"]
+    assert linker.item_named("tell me more about the weathervane one", items) == "AML.T0903"
+    assert linker.item_named("tell me more about that one", items) is None
+
+
+def test_search_links_carry_lower_confidence_than_names(linker: Linker) -> None:
+    links = linker.search("copying the predictor's behaviour into a replica")
+    assert links and all(link.confidence <= 0.8 for link in links)
+    assert links[0].confidence >= links[-1].confidence

@@ -1,0 +1,110 @@
+"""The conversation state read back from history: ordinals, pointers, the last list shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from atlas_rag.catalog import Catalog
+from atlas_rag.conversation.state import (
+    answer_items,
+    find_ordinal,
+    history_turns,
+    points_back,
+    read_state,
+)
+
+pytestmark = pytest.mark.unit
+
+LIST_ANSWER = (
+    "**Seedbank Poisoning** ([AML.T0902]) has 2 mitigations in ATLAS 0.9.0:\n\n"
+    "1. Seedbank Provenance Sealing ([AML.M0902]): seal the seeds.\n"
+    "2. Beacon Throttling ([AML.M0901]): throttle.\n\n"
+    "<details><summary>Sources (3)</summary>\n\n- [AML.M0903 Ledger Vault Encryption](u)\n\n</details>\n\n"
+    "[AML.T0902]: https://atlas.mitre.org/techniques/AML.T0902"
+)
+CARD_ANSWER = (
+    "**Silo Ledger Leakage** ([AML.T0904]) is an ATLAS technique of the Harvest Siphoning "
+    "([AML.TA0903]) tactic. It leaks ledgers.\n\n**Mitigations (1):** Ledger Vault Encryption "
+    "([AML.M0903])"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the second one", 2),
+        ("2nd one?", 2),
+        ("#3", 3),
+        ("number 4 pls", 4),
+        ("and the last one", -1),
+        ("first one", 1),
+        ("step 2?", 2),
+        ("tell me about the third", 3),
+        ("3", 3),
+        ("and 5?", 5),
+    ],
+)
+def test_ordinal_references_are_read(text: str, expected: int) -> None:
+    assert find_ordinal(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what should we fix first",  # an adverb, not a list position
+        "which comes first, recon or staging?",
+        "what is AML.T0051",
+        "we have 3 models in production and 12 GPUs",
+        "last week someone stole our model",
+    ],
+)
+def test_words_that_are_not_ordinal_references(text: str) -> None:
+    assert find_ordinal(text) is None
+
+
+@pytest.mark.parametrize("text", ["how do I stop it?", "its mitigations", "and those?",
+                                  "what about that technique"])
+def test_pointers_back(text: str) -> None:
+    assert points_back(text)
+
+
+@pytest.mark.parametrize("text", ["how do I stop prompt injection?", "list all tactics",
+                                  "which ones are about agents"])
+def test_no_pointer_back(text: str) -> None:
+    assert not points_back(text)
+
+
+def test_the_items_of_a_list_answer_in_order_without_its_sources(catalog: Catalog) -> None:
+    items, subjects = answer_items(LIST_ANSWER, catalog)
+    assert items == ["AML.M0902", "AML.M0901"]  # shown order, not ID order
+    assert subjects == ["AML.T0902"]  # the lead, not the list or the sources
+
+
+def test_a_card_has_subjects_and_no_items(catalog: Catalog) -> None:
+    items, subjects = answer_items(CARD_ANSWER, catalog)
+    assert items == []
+    assert subjects[0] == "AML.T0904"
+
+
+def test_history_in_every_accepted_shape_gives_the_same_turns() -> None:
+    pairs = [("q1", "a1"), ("q2", "a2")]
+    messages = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+                {"role": "user", "content": [{"type": "text", "text": "q2"}]},
+                {"role": "assistant", "content": "a2"}]
+    assert history_turns(pairs) == history_turns(messages)
+    assert [t.question for t in history_turns(messages)] == ["q1", "q2"]
+
+
+def test_state_points_at_the_last_answer_that_showed_objects(catalog: Catalog) -> None:
+    state = read_state([("mitigations of seedbank poisoning", LIST_ANSWER),
+                        ("thanks", "You're welcome!")], catalog)
+    assert state.items == ["AML.M0902", "AML.M0901"]
+    assert state.item(2) == "AML.M0901" and state.item(-1) == "AML.M0901"
+    assert state.item(3) is None
+
+
+def test_after_picking_from_a_list_ordinals_keep_pointing_into_that_list(catalog: Catalog) -> None:
+    state = read_state([("mitigations of seedbank poisoning", LIST_ANSWER),
+                        ("the first one", CARD_ANSWER)], catalog)
+    assert state.subjects[0] == "AML.T0904"  # "its ..." is about the object just shown
+    assert state.items == ["AML.M0902", "AML.M0901"]  # "the last one" is still in that list
