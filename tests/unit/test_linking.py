@@ -64,9 +64,11 @@ def test_names_are_found_from_their_words_in_another_order(linker: Linker) -> No
     assert links[0].id == "AML.T0904" and links[0].how == "name-terms"
 
 
-def test_a_word_only_one_name_has_is_a_weak_link(linker: Linker) -> None:
-    [link] = linker.link("the kestrel one").links
-    assert link.id == "AML.CS0901" and link.confidence < 0.75
+def test_a_word_only_one_name_has_links_weakly_unless_it_looks_like_a_name(linker: Linker) -> None:
+    [weak] = linker.link("the echo one").links
+    assert weak.id == "AML.T0901.001" and weak.confidence < 0.75
+    [strong] = linker.link("the Kestrel thing").links
+    assert strong.id == "AML.CS0901" and strong.confidence >= 0.75
 
 
 def test_an_item_of_a_list_is_found_by_a_word_of_its_name(linker: Linker) -> None:

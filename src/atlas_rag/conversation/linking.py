@@ -31,6 +31,8 @@ CORRECTED_CONFIDENCE = 0.85
 # "cylance", "tay": a word found in one object's name only. Weak alone (it may be an everyday
 # word, "sign"), enough to pick an item of the last list or to rule out small talk.
 NAME_WORD_CONFIDENCE = 0.6
+PROPER_NAME_CONFIDENCE = 0.8
+PROPER_NAME_LENGTH = 6
 GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Agent")
 # A name of one distinctive word is generic when that many other objects' names contain it.
 GENERIC_NAMES = 3
@@ -173,7 +175,7 @@ class Linker:
         if link.how == "name-word":
             return link
         record = self.catalog.records[link.id]
-        terms = frozenset(tokenize(record.name)) - SYSTEM_PREFIXES
+        terms = frozenset(tokenize(self.catalog.full_name(record))) - SYSTEM_PREFIXES
         if len(terms) != 1:
             return link
         relatives = set(family(self.catalog, link.id))
@@ -188,7 +190,11 @@ class Linker:
             terms = tokenize(match.group(0))
             atlas_id = self._name_word.get(terms[0]) if terms else None
             if atlas_id:
-                found.append(Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word",
+                word = match.group(0)
+                # A capitalised or long rare word is a proper name ("Morris", "cylance").
+                strong = word[:1].isupper() or len(word) >= PROPER_NAME_LENGTH
+                found.append(Link(atlas_id, PROPER_NAME_CONFIDENCE if strong
+                                  else NAME_WORD_CONFIDENCE, "name-word",
                                   (match.start(), match.end())))
         return found
 

@@ -33,7 +33,9 @@ def kind_name(kind: str, count: int = 1) -> str:
 
 
 def clean(text: str) -> str:
-    return re.sub(r"\s+", " ", plain_text(text)).strip()
+    """Plain text on one line: no markdown links, no HTML tags, single spaces."""
+    text = re.sub(r"<[^>\n]{1,200}>", " ", plain_text(text))
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def sentences(text: str) -> list[str]:
@@ -41,7 +43,7 @@ def sentences(text: str) -> list[str]:
 
 
 def shorten(text: str, limit: int) -> str:
-    text = text.strip()
+    text = clean(text)
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
