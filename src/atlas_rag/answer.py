@@ -50,7 +50,7 @@ class Answer:
 
 def key_sentences(text: str, count: int = 3, limit: int = 600) -> str:
     """The first sentences of a description, plain text, at most ``limit`` characters."""
-    from .conversation.reply import opening
+    from .text import opening
 
     return opening(text, count, limit)
 

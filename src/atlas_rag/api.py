@@ -21,6 +21,7 @@ from .rerank import CrossEncoderReranker
 from .retrieval import ChunkRef, Hit, Retriever
 from .settings import Settings
 from .store import Generation, Store
+from .tuning import embedder_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ def build_index(
         corpus_dir=Path(corpus_dir) if corpus_dir else None,
         index_dir=Path(index_dir) if index_dir else None,
     )
-    embedder = embedder or default_embedder(settings)
     return build(
         settings,
         embedder,
@@ -61,9 +61,20 @@ def build_index(
 class AtlasRAG:
     """An opened index: search, look up, and (with the answer module) answer questions."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: Store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None,
+        store: Store,
+        query_embedder: Embedder | None = None,
+    ) -> None:
         self.settings = settings
-        self.embedder = embedder
+        # Without an embedder, questions are embedded with the query model the generation was
+        # built for (the base model fine-tuned on its release, found in the cache); its pages
+        # were embedded with the base model.
+        self.managed = embedder is None
+        self.embedder: Embedder = embedder or default_embedder(settings)
+        self.query_embedder: Embedder = query_embedder or self.embedder
         self.store = store
         self._lock = threading.Lock()
         self._generation: Generation | None = None
@@ -72,7 +83,7 @@ class AtlasRAG:
         self.manifest: dict[str, Any] = {}
         # The question reader's classifier, trained on first use (its example vectors are
         # cached per embedding model in the cache folder).
-        self.intents = LazyIntentModel(embedder, settings.cache_dir)
+        self.intents = LazyIntentModel(self.embedder, settings.cache_dir)
         self.reranker = CrossEncoderReranker(settings.reranker_path) if settings.reranker_path else None
         self._load()
 
@@ -88,7 +99,7 @@ class AtlasRAG:
         settings = (settings or Settings.from_env()).replace(
             index_dir=Path(index_dir) if index_dir else None
         )
-        return cls(settings, embedder or default_embedder(settings), Store(settings))
+        return cls(settings, embedder, Store(settings))
 
     # ------------------------------------------------------------------ loading
 
@@ -96,6 +107,9 @@ class AtlasRAG:
         generation = self.store.current()
         with self.store.guard():
             manifest = generation.manifest()
+            if self.managed:
+                self.query_embedder = embedder_for(
+                    self.settings, str(manifest.get("query_model") or self.embedder.name))
             problem = manifest_problem(manifest, self.embedder)
             if problem:
                 raise IndexIncompatibleError(
@@ -123,13 +137,13 @@ class AtlasRAG:
         store = self.store
 
         def dense(query: str, k: int) -> list[tuple[int, float]]:
-            vector = self.embedder.embed([query])[0]
+            vector = self.query_embedder.embed([query])[0]
             with store.guard():
                 found = generation.nearest(vector, min(k, len(chunks)))
             return [(positions[cid], score) for cid, score in found if cid in positions]
 
         retriever = Retriever(
-            catalog, chunks, dense, self.settings.max_query_chars,
+            catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth,
         )
         answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars)

@@ -102,7 +102,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.run import main as run_eval
 
-    return run_eval(args.suite, args.out, _settings(args), args.baselines)
+    return run_eval(args.suite, args.out, _settings(args), args.baselines, folds=args.folds)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports"), help="report folder")
     p.add_argument("--source", help="ATLAS.yaml for the procedure folds")
     p.add_argument("--no-baselines", dest="baselines", action="store_false")
+    p.add_argument("--folds", type=int, default=2,
+                   help="case-study folds of the held-out procedure and mapping evals (default 2: "
+                        "each fold holds out half the case studies)")
     index_options(p)
 
     p = add("diff", cmd_diff, "list objects added, removed and changed between two releases")

@@ -131,3 +131,99 @@ def as_llama_index_embedding(embedder: Embedder) -> Any:
             return self._get_query_embedding(query)
 
     return _Adapter(embedder)
+
+
+def train_contrastive(
+    base_path: Path,
+    pairs: list[tuple[str, str]],
+    out_dir: Path,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_seq_length: int,
+    frozen_layers: int,
+    progress: bool = False,
+) -> None:
+    """Fine-tune a sentence-transformers model as a *query* encoder on (query, document)
+    pairs, with in-batch negatives (multiple-negatives ranking loss), and save it.
+
+    Documents keep the base model's vectors (they are embedded once, without gradients), so an
+    index built with the base model is searched with the tuned model without re-embedding.
+    Deterministic for a seed on one machine: a fixed thread count and a seeded shuffle. Pairs
+    whose document repeats in a batch are not each other's negatives. The word embeddings and
+    the lowest ``frozen_layers`` transformer layers stay as they are: they keep the general
+    language knowledge and most of the work of each step is saved.
+    """
+    import random
+
+    import torch
+
+    hub_offline()
+    import sentence_transformers
+
+    torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    try:
+        model = sentence_transformers.SentenceTransformer(
+            str(base_path), device="cpu", local_files_only=True
+        )
+        model.max_seq_length = max_seq_length
+        documents = sorted({d for _, d in pairs})
+        model.eval()
+        with torch.no_grad():
+            fixed = torch.tensor(model.encode(documents, batch_size=32, normalize_embeddings=True,
+                                              convert_to_numpy=True))
+        row = {d: n for n, d in enumerate(documents)}
+        _freeze(model, frozen_layers)
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=learning_rate
+        )
+        shuffle = random.Random(seed)
+        order = list(pairs)
+        steps = epochs * (len(order) // batch_size)
+        model.train()
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="fine-tuning", disable=not progress)
+        for _ in range(epochs):
+            shuffle.shuffle(order)
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                batch = order[start : start + batch_size]
+                queries = _embed_batch(model, [q for q, _ in batch])
+                targets = fixed[[row[d] for _, d in batch]]
+                scores = queries @ targets.T * 20.0  # cosine similarity, scaled
+                repeated = torch.tensor(
+                    [[i != j and batch[i][1] == batch[j][1] for j in range(len(batch))]
+                     for i in range(len(batch))]
+                )
+                scores = scores.masked_fill(repeated, -1e4)
+                loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                bar.update(1)
+        bar.close()
+        model.eval()
+        model.save(str(out_dir))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _embed_batch(model: Any, texts: list[str]) -> Any:
+    import torch
+
+    features = model.tokenize(texts)
+    return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+
+
+def _freeze(model: Any, layers: int) -> None:
+    """Stop training the word embeddings and the lowest ``layers`` transformer layers."""
+    transformer = model[0].auto_model
+    for parameter in transformer.embeddings.parameters():
+        parameter.requires_grad = False
+    for layer in transformer.encoder.layer[:layers]:
+        for parameter in layer.parameters():
+            parameter.requires_grad = False

@@ -24,6 +24,8 @@ from .errors import CorpusError, IndexIncompatibleError
 from .release import load_catalog
 from .settings import Settings
 from .store import Generation, Store
+from .tuning import base_embedder
+from .tuning import query_embedder as tuned_query_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +76,18 @@ def manifest_problem(manifest: dict[str, Any], embedder: Embedder) -> str | None
 
 def build(
     settings: Settings,
-    embedder: Embedder,
+    embedder: Embedder | None,
     source: str | None = None,
     render: bool = True,
     progress: bool = True,
+    query_embedder: Embedder | None = None,
 ) -> BuildReport:
-    """Render the release into the corpus (unless ``render`` is False) and index the corpus."""
+    """Render the release into the corpus (unless ``render`` is False) and index the corpus.
+
+    Without an ``embedder``, pages are embedded with the base model of the settings and, when
+    fine-tuning is on, questions will be embedded with the base model tuned on this release
+    (trained once, cached); the manifest names both.
+    """
     started = time.perf_counter()
     corpus_dir = Path(settings.corpus_dir)
     store = Store(settings)
@@ -94,6 +102,9 @@ def build(
                 f"no usable page in {corpus_dir}", "run `atlas-rag build` with a release source"
             )
         catalog = catalog_from_pages(corpus.pages)
+        if embedder is None:
+            embedder = base_embedder(settings)
+            query_embedder = tuned_query_embedder(settings, catalog, progress)
         names = {r.id: r.name for r in catalog}
         chunks = chunk_pages(corpus.pages, names)
         previous = _previous_vectors(store, embedder)
@@ -109,6 +120,7 @@ def build(
             "atlas_version": catalog.version,
             "corpus_hash": corpus_hash(corpus.pages),
             "model": embedder.name,
+            "query_model": (query_embedder or embedder).name,
             "dimension": embedder.dimension,
             "pages": len(corpus.pages),
             "pages_by_type": dict(Counter(r.type for r in catalog)),

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, normalize_name
-from .errors import QueryError
+from .errors import QueryError, SettingsError
 from .ids import find_attack_ids, find_ids
 from .lexical import BM25, tokenize, with_formal_words
 from .records import TYPES, Record
@@ -76,7 +76,7 @@ class Retriever:
         chunks: Sequence[ChunkRef],
         dense: DenseSearch | None,
         max_query_chars: int = 4000,
-        weights: tuple[float, float, float] = (0.5, 1.0, 1.2),
+        weights: dict[str, float] | None = None,
         reranker: Reranker | None = None,
         rerank_depth: int = 20,
     ) -> None:
@@ -85,13 +85,19 @@ class Retriever:
         # Answering asks the same query several times (scope check, subject, ranking).
         self.dense = functools.lru_cache(maxsize=512)(dense) if dense else None
         self.max_query_chars = max_query_chars
-        # Weights of the chunk BM25, page BM25 and dense rankings in the fusion.
-        self.weights = weights
+        # The weight of each signal in the fusion (see SIGNALS and settings.signal_weights).
+        unknown = set(weights or {}) - set(SIGNALS)
+        if unknown:
+            raise SettingsError(f"unknown retrieval signal(s) {sorted(unknown)}",
+                                f"use {', '.join(SIGNALS)}")
+        self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
         # Optional: a cross-encoder re-orders the best fused results (cached like dense).
         self.reranker = reranker
         self.rerank_depth = rerank_depth
         self._rerank_scores = functools.lru_cache(maxsize=256)(self._cross_scores)
         self.bm25 = BM25([f"{c.context} {c.text}" for c in self.chunks])
+        self._chunk_bm25 = functools.lru_cache(maxsize=64)(
+            lambda query: self.bm25.top(query, CANDIDATES))
         # Whole pages as documents too, under their full name: evidence spread over several
         # chunks adds up.
         by_page: dict[str, list[str]] = {}
@@ -160,41 +166,13 @@ class Retriever:
     def rank(self, query: str) -> list[tuple[str, float, tuple[str, ...], int | None]]:
         """Every candidate object with its fused score and the signals that found it.
 
-        Each signal's page scores are scaled to 0..1 for this query and added with its
-        weight, so a signal that separates its pages clearly counts for more than one whose
-        pages are all alike. The scale runs from the signal's best page down to its last
-        candidate, or down to zero when every match is a candidate.
+        Exact IDs and names come first; every other object is scored by the signals in
+        SIGNALS, fused by :func:`fuse` with the weights of the settings.
         """
         exact = self._exact(query)
-        fused: dict[str, float] = {}
-        how: dict[str, list[str]] = {}
-        best_chunk: dict[str, int] = {}
-        chunk_hits = self.bm25.top(query, CANDIDATES)
-        page_hits = self.page_bm25.top(query, CANDIDATES)
-        signals = [
-            ("bm25", self._best_per_page(chunk_hits), self.weights[0],
-             len(chunk_hits) < CANDIDATES),
-            ("bm25", [(self.page_ids[i], (s, -1)) for i, s in page_hits], self.weights[1],
-             len(page_hits) < CANDIDATES),
-        ]
-        if self.dense is not None:
-            found = self.dense(with_formal_words(query), CANDIDATES)
-            signals.append(("dense", self._dense_per_page(found), self.weights[2],
-                            len(found) < CANDIDATES))
-        step_weight = STEP_WEIGHT * _ramp(len(query.split()), *STEP_WORDS)
-        if step_weight:
-            signals.append(("steps", self._step_votes(chunk_hits), step_weight, True))
-        for label, order, weight, complete in signals:
-            if not order:
-                continue
-            high = order[0][1][0]
-            low = 0.0 if complete else order[-1][1][0]
-            spread = (high - low) or 1.0
-            for page, (score, position) in order:
-                fused[page] = fused.get(page, 0.0) + weight * max(0.0, score - low) / spread
-                how.setdefault(page, []).append(label)
-                if position >= 0:
-                    best_chunk.setdefault(page, position)
+        results = [result for name, signal in SIGNALS.items()
+                   if (result := signal(self, query)) is not None and self.weights.get(name, 0.0)]
+        fused, how, best_chunk = fuse(results, self.weights)
         for atlas_id, _ in self.name_matches(query)[:5]:
             fused[atlas_id] = fused.get(atlas_id, 0.0) + NAME_BONUS
             how.setdefault(atlas_id, []).append("name")
@@ -210,6 +188,10 @@ class Retriever:
         if self.reranker is not None:
             ranked = self._rerank(query, ranked)
         return out + ranked
+
+    def chunk_bm25(self, query: str) -> list[tuple[int, float]]:
+        """BM25 over chunks, cached per query (the step votes reuse it)."""
+        return self._chunk_bm25(query)
 
     def _rerank(
         self, query: str, ranked: list[tuple[str, float, tuple[str, ...], int | None]]
@@ -346,6 +328,93 @@ class Retriever:
             matched_by=how,
             tactics=record.tactics,
         )
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """One signal's pages for a query, best first: (page, (score, best chunk position or -1)).
+
+    ``complete`` says the list holds every page the signal matched (so its scale runs down
+    to zero), not only its best candidates.
+    """
+
+    name: str
+    label: str
+    order: list[tuple[str, tuple[float, int]]]
+    complete: bool
+    scale: float = 1.0  # how much the signal applies to this query (0-1)
+
+
+Signal = Callable[["Retriever", str], SignalResult | None]
+
+
+def chunk_bm25_signal(retriever: Retriever, query: str) -> SignalResult:
+    """BM25 over chunks; each page counts with its best chunk."""
+    hits = retriever.chunk_bm25(query)
+    return SignalResult("chunk_bm25", "bm25", retriever._best_per_page(hits), len(hits) < CANDIDATES)
+
+
+def page_bm25_signal(retriever: Retriever, query: str) -> SignalResult:
+    """BM25 over whole pages (under their full names): evidence spread over chunks adds up."""
+    hits = retriever.page_bm25.top(query, CANDIDATES)
+    order = [(retriever.page_ids[i], (s, -1)) for i, s in hits]
+    return SignalResult("page_bm25", "bm25", order, len(hits) < CANDIDATES)
+
+
+def dense_signal(retriever: Retriever, query: str) -> SignalResult | None:
+    """Nearest chunks by embedding, the query followed by ATLAS's words for its everyday ones."""
+    if retriever.dense is None:
+        return None
+    found = retriever.dense(with_formal_words(query), CANDIDATES)
+    return SignalResult("dense", "dense", retriever._dense_per_page(found), len(found) < CANDIDATES)
+
+
+def steps_signal(retriever: Retriever, query: str) -> SignalResult | None:
+    """Votes of the labelled procedure steps a query matches, when it reads like a step: not
+    at all up to STEP_WORDS[0] words, fully from STEP_WORDS[1] words."""
+    ramp = _ramp(len(query.split()), *STEP_WORDS)
+    if not ramp:
+        return None
+    order = retriever._step_votes(retriever.chunk_bm25(query))
+    return SignalResult("steps", "steps", order, True, scale=ramp)
+
+
+# A new signal is one function here and one weight in DEFAULT_WEIGHTS (and the settings).
+SIGNALS: dict[str, Signal] = {
+    "chunk_bm25": chunk_bm25_signal,
+    "page_bm25": page_bm25_signal,
+    "dense": dense_signal,
+    "steps": steps_signal,
+}
+# Measured on the dev halves of evals/ (README); settings.signal_weights overrides them.
+DEFAULT_WEIGHTS = {"chunk_bm25": 0.5, "page_bm25": 1.0, "dense": 1.2, "steps": STEP_WEIGHT}
+
+
+def fuse(
+    results: Sequence[SignalResult], weights: dict[str, float]
+) -> tuple[dict[str, float], dict[str, list[str]], dict[str, int]]:
+    """Each signal's page scores scaled to 0..1 for this query and added with its weight.
+
+    A signal that separates its pages clearly counts for more than one whose pages are all
+    alike. The scale runs from the signal's best page down to its last candidate, or down to
+    zero when every match is a candidate. Returns (scores, signal labels, best chunk) by page.
+    """
+    fused: dict[str, float] = {}
+    how: dict[str, list[str]] = {}
+    best_chunk: dict[str, int] = {}
+    for result in results:
+        if not result.order:
+            continue
+        weight = weights.get(result.name, 0.0) * result.scale
+        high = result.order[0][1][0]
+        low = 0.0 if result.complete else result.order[-1][1][0]
+        spread = (high - low) or 1.0
+        for page, (score, position) in result.order:
+            fused[page] = fused.get(page, 0.0) + weight * max(0.0, score - low) / spread
+            how.setdefault(page, []).append(result.label)
+            if position >= 0:
+                best_chunk.setdefault(page, position)
+    return fused, how, best_chunk
 
 
 def best_sentence(text: str, query: str, limit: int = SNIPPET_CHARS) -> str:

@@ -59,12 +59,24 @@ class Settings:
         default=None,
     )
     embed_batch_size: int = _doc("Texts per embedding batch.", default=32)
+    fine_tune: bool = _doc(
+        "Adapt the embedding model to the release: fine-tune it on the release's labelled text "
+        "when building (a few minutes once; cached in cache_dir per release, model and seed).",
+        default=True,
+    )
+    tune_seed: int = _doc("Seed of the fine-tuning, which is deterministic for a seed.", default=13)
+    tune_epochs: int = _doc("Passes over the training pairs when fine-tuning.", default=1)
     reranker_path: Path | None = _doc(
         "Local folder of a sentence-transformers cross-encoder that re-orders the best results. "
         "Empty: no re-ranking.",
         default=None,
     )
     rerank_depth: int = _doc("How many of the best results the cross-encoder re-orders.", default=20)
+    signal_weights: str = _doc(
+        "Weights of the retrieval signals in the fusion, as name=weight pairs separated by "
+        "commas (chunk_bm25, page_bm25, dense, steps). Empty: the measured defaults.",
+        default="",
+    )
     max_query_chars: int = _doc("Longest search query accepted, in characters.", default=4000)
     max_input_chars: int = _doc(
         "Longest chat message or incident text accepted, in characters.", default=20000
@@ -113,11 +125,26 @@ class Settings:
                 "set ATLAS_RAG_CHROMA_URL=http://host:port",
             )
         for name in ("embed_batch_size", "max_query_chars", "max_input_chars", "port",
-                     "queue_size", "concurrency", "rerank_depth"):
+                     "queue_size", "concurrency", "rerank_depth", "tune_epochs"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
+        self.weights()  # refuses a malformed signal_weights now, not at the first search
         if self.port > 65535:
             raise SettingsError(f"port {self.port} is not a TCP port", "use 1-65535")
+
+    def weights(self) -> dict[str, float]:
+        """The signal weights given in ``signal_weights`` (the others keep their defaults)."""
+        weights: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in self.signal_weights.split(","))):
+            name, _, value = part.partition("=")
+            try:
+                weights[name.strip()] = float(value)
+            except ValueError:
+                raise SettingsError(
+                    f"signal_weights has an unusable entry {part!r}",
+                    "write name=weight pairs, such as dense=1.2,steps=0.6",
+                ) from None
+        return weights
 
     @staticmethod
     def describe() -> list[tuple[str, str, str]]:

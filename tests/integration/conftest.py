@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from atlas_rag import AtlasRAG, Settings, build_index
-from atlas_rag.api import default_embedder
 from atlas_rag.corpus import read_pages
 from helpers import Full, make_settings, release_path
 
@@ -17,16 +16,17 @@ from helpers import Full, make_settings, release_path
 def full(tmp_path_factory: pytest.TempPathFactory) -> Full:
     source = release_path()
     raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    # The intent classifier's example vectors are cached by content (examples and model), so
-    # the user's cache folder is safe to share and spares re-embedding them in every run.
+    # The intent classifier's example vectors and the tuned query model are cached by content
+    # (examples, release text, model, seed), so the user's cache folder is safe to share; it
+    # spares training and embedding them again when the eval ran before.
     settings = make_settings(tmp_path_factory.mktemp("full"))
     shared_cache = Settings.from_env(env={}).cache_dir
     settings = settings.replace(cache_dir=shared_cache)
-    embedder = default_embedder(settings)
-    report = build_index(
-        source, settings.corpus_dir, settings.index_dir, settings=settings, embedder=embedder
-    )
-    rag = AtlasRAG.open(settings.index_dir, settings=settings, embedder=embedder)
+    # As `atlas-rag build` does: pages embedded with the base model, questions with the base
+    # model fine-tuned on the release (trained once per release and cached).
+    report = build_index(source, settings.corpus_dir, settings.index_dir, settings=settings)
+    rag = AtlasRAG.open(settings.index_dir, settings=settings)
+    embedder = rag.embedder
     corpus = read_pages(Path(settings.corpus_dir))
     assert corpus.skipped == []
     return Full(source, raw, settings, embedder, report, rag, {p.id: p for p in corpus.pages})

@@ -267,12 +267,11 @@ def test_bad_inputs_give_errors_and_the_index_answers_the_same(full: Full, tmp_p
     truncated = tmp_path / "ATLAS.yaml"
     truncated.write_text(text[: len(text) // 2], encoding="utf-8")
     with pytest.raises(ReleaseError) as info:
-        build_index(truncated, full.corpus_dir, full.index_dir, settings=full.settings,
-                    embedder=full.embedder)
+        build_index(truncated, full.corpus_dir, full.index_dir, settings=full.settings)
     assert str(truncated) in str(info.value)
     assert full.current() == generation
     assert _snapshot(full.rag) == before
-    reopened = AtlasRAG.open(full.index_dir, settings=full.settings, embedder=full.embedder)
+    reopened = AtlasRAG.open(full.index_dir, settings=full.settings)
     assert _snapshot(reopened) == before
     assert {str(p.relative_to(full.corpus_dir)): p.stat().st_size
             for p in full.corpus_dir.rglob("*.md")} == corpus_before
@@ -280,12 +279,11 @@ def test_bad_inputs_give_errors_and_the_index_answers_the_same(full: Full, tmp_p
 
 def test_rebuild_of_the_unchanged_release_reuses_every_vector(full: Full) -> None:
     before = [[i for i, _ in hits] for hits in _snapshot(full.rag)]
-    report = build_index(full.source, full.corpus_dir, full.index_dir, settings=full.settings,
-                         embedder=full.embedder)
+    report = build_index(full.source, full.corpus_dir, full.index_dir, settings=full.settings)
     assert report.embedded == 0
     assert report.reused == report.chunks == full.report.chunks
     assert full.current() == report.generation != full.report.generation
-    reopened = AtlasRAG.open(full.index_dir, settings=full.settings, embedder=full.embedder)
+    reopened = AtlasRAG.open(full.index_dir, settings=full.settings)
     after = [[i for i, _ in hits] for hits in _snapshot(reopened)]
     # The dense candidates come from an approximate (HNSW) graph that differs between builds,
     # so the tail of a ranking may move a little; the best hits must not.

@@ -125,3 +125,16 @@ def test_map_text_finds_the_technique_and_quotes_the_text(rag: AtlasRAG) -> None
     clone = next(h for h in hits if h.id == "AML.T0903")
     assert clone.snippet in report  # the evidence is a sentence of the pasted text
     assert all(h.type in ("technique", "subtechnique") for h in hits)
+
+
+def test_map_text_returns_confident_techniques_in_matrix_order(rag: AtlasRAG) -> None:
+    report = (
+        "Someone queried the flagship prediction endpoint thousands of times overnight and "
+        "fitted a replica that copies the predictor's behaviour. "
+        "Later the same actor opened an unguarded ledger snapshot in our silo and copied rows."
+    )
+    hits = rag.map_text(report)
+    assert all(0.0 < h.score <= 1.0 for h in hits)
+    keys = [rag.catalog.matrix_key(h.id) for h in hits]
+    assert keys == sorted(keys)
+    assert len(rag.map_text(report, k=1)) == 1

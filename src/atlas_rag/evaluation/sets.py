@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -34,6 +35,17 @@ class Question:
     types: tuple[str, ...] | None = None
     fold: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def split(self) -> str:
+        """dev (tune on it) or test (report and gate only); a procedure step goes with its
+        case study, so no case study has steps on both sides."""
+        return split_of(str(self.extra.get("group") or self.id))
+
+
+def split_of(key: str) -> str:
+    """A fixed half of the questions (by a hash of their ID, or their group) is the test part."""
+    return "test" if hashlib.sha1(key.encode("utf-8")).digest()[0] % 2 == 0 else "dev"
 
 
 def id_questions(catalog: Catalog) -> list[Question]:
@@ -113,6 +125,7 @@ def procedure_questions(catalog: Catalog, fold_ids: list[list[str]]) -> list[Que
                     lenient=frozenset(lenient),
                     types=TECHNIQUE_TYPES,
                     fold=fold_of[record.id],
+                    extra={"group": record.id},
                 )
             )
     return questions

@@ -6,10 +6,11 @@ import re
 
 from ...catalog import Catalog
 from ...records import Record
+from ...text import opening, shorten
 from ..knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..linking import Link
 from ..reader import Reading
-from ..reply import Reply, join, kind_name, opening, shorten
+from ..reply import Reply, join, kind_name
 from .base import TARGET_TYPES, Context, composes
 
 LIST_INLINE = 8

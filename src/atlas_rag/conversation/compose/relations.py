@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ...catalog import Catalog
 from ...records import Record
+from ...text import opening, shorten
 from ..knowledge import (
     TECHNIQUE_TYPES,
     case_studies_using,
@@ -17,7 +18,7 @@ from ..knowledge import (
     techniques_of_case_study,
 )
 from ..reader import Reading
-from ..reply import Reply, kind_name, opening, shorten
+from ..reply import Reply, kind_name
 from .base import TARGET_TYPES, Context, composes, relative
 from .objects import card
 

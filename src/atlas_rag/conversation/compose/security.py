@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 
 from ...mapping import map_text
 from ...retrieval import Hit
+from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
 from ..reader import Reading
-from ..reply import Reply, best_sentence, hit_of, join, shorten
+from ..reply import Reply, hit_of, join
 from .base import Context, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing

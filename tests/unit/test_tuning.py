@@ -1,0 +1,54 @@
+"""Fine-tuning data from the release's labelled text, and the cache of tuned models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atlas_rag import IndexIncompatibleError
+from atlas_rag.catalog import Catalog
+from atlas_rag.evaluation.sets import without_case_studies
+from atlas_rag.settings import Settings
+from atlas_rag.tuning import TuningConfig, embedder_for, model_key, training_pairs
+from helpers import FakeEmbedder
+
+pytestmark = pytest.mark.unit
+
+
+def test_pairs_tie_each_labelled_text_to_its_object(catalog: Catalog) -> None:
+    pairs = training_pairs(catalog)
+    cloning = "Weathervane Model Cloning."
+    step = next(s.description for s in catalog.records["AML.CS0901"].procedure
+                if s.technique == "AML.T0903")
+    assert any(a == step[:500].strip() and p.startswith(cloning) for a, p in pairs)
+    use = catalog.records["AML.M0901"].uses["AML.T0903"]
+    assert any(a == use.strip() and p.startswith(cloning) for a, p in pairs)
+    # a sub-technique's name also points at its parent
+    assert any(a == "Lighthouse Beacon Probing: Foghorn Echo Mapping"
+               and p.startswith("Lighthouse Beacon Probing.") for a, p in pairs)
+
+
+def test_a_held_out_case_study_teaches_nothing(catalog: Catalog) -> None:
+    held_out = without_case_studies(catalog, {"AML.CS0901"})
+    texts = " ".join(a + p for a, p in training_pairs(held_out))
+    for step in catalog.records["AML.CS0901"].procedure:
+        assert step.description[:80] not in texts
+    assert "Operation Copper Kestrel" not in texts
+
+
+def test_the_model_key_changes_with_data_seed_and_model(catalog: Catalog) -> None:
+    pairs = training_pairs(catalog)
+    base = FakeEmbedder()
+    key = model_key(base, pairs, TuningConfig())
+    assert key == model_key(base, list(pairs), TuningConfig())
+    assert key != model_key(base, pairs[:-1], TuningConfig())
+    assert key != model_key(base, pairs, TuningConfig(seed=14))
+    assert key != model_key(FakeEmbedder(name="other"), pairs, TuningConfig())
+
+
+def test_an_index_of_a_tuned_model_missing_here_says_to_rebuild(tmp_path: Path) -> None:
+    settings = Settings.from_env(env={}, cache_dir=tmp_path)
+    with pytest.raises(IndexIncompatibleError, match="not in"):
+        embedder_for(settings, "all-MiniLM-L6-v2-atlas-0123456789abcdef")
+    assert embedder_for(settings, "all-MiniLM-L6-v2").name == "all-MiniLM-L6-v2"
