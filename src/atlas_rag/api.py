@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .answer import Answer, GroundedAnswerer, final_answer, stream_text
 from .catalog import Catalog
 from .conversation.intents import LazyIntentModel
@@ -20,10 +22,21 @@ from .records import Record
 from .rerank import CrossEncoderReranker
 from .retrieval import ChunkRef, Hit, Retriever
 from .settings import Settings
-from .store import Generation, Store
+from .store import Generation, Store, StoreBackend
 from .tuning import embedder_for
 
 logger = logging.getLogger(__name__)
+
+
+def exact_nearest(matrix: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Rows of ``matrix`` (unit vectors) most similar to ``vector``: (row, cosine), best first."""
+    if not len(matrix):
+        return []
+    scores = matrix @ np.asarray(vector, dtype=np.float32)
+    k = min(k, len(scores))
+    best = np.argpartition(-scores, k - 1)[:k]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(i), float(scores[i])) for i in best]
 
 
 def default_embedder(settings: Settings) -> Embedder:
@@ -65,7 +78,7 @@ class AtlasRAG:
         self,
         settings: Settings,
         embedder: Embedder | None,
-        store: Store,
+        store: StoreBackend,
         query_embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
@@ -107,20 +120,22 @@ class AtlasRAG:
         generation = self.store.current()
         with self.store.guard():
             manifest = generation.manifest()
-            if self.managed:
-                self.query_embedder = embedder_for(
-                    self.settings, str(manifest.get("query_model") or self.embedder.name))
             problem = manifest_problem(manifest, self.embedder)
             if problem:
                 raise IndexIncompatibleError(
                     f"the index at {self.store.location} cannot be used: {problem}",
                     "rebuild it with `atlas-rag build`",
                 )
+            if self.managed:
+                name = str(manifest.get("query_model") or self.embedder.name)
+                if name != self.query_embedder.name:
+                    self.query_embedder = (self.embedder if name == self.embedder.name
+                                           else embedder_for(self.settings, name))
             catalog = Catalog(
                 (Record.from_dict(d) for d in generation.read_pages()),
                 str(manifest.get("atlas_version") or ""),
             )
-            stored = generation.read_chunks()
+            stored = generation.read_chunks(with_embeddings=True)
         chunks = [
             ChunkRef(
                 id=chunk_id,
@@ -133,14 +148,14 @@ class AtlasRAG:
             )
             for chunk_id, text, meta in zip(stored.ids, stored.documents, stored.metadatas, strict=True)
         ]
-        positions = {c.id: n for n, c in enumerate(chunks)}
-        store = self.store
+        # Exact nearest neighbours over the vectors in memory: a few thousand chunks are one
+        # matrix product (well under a millisecond), exact and identical between rebuilds,
+        # and a search needs no round trip to Chroma (or to a Chroma server).
+        matrix = np.asarray(stored.embeddings, dtype=np.float32).reshape(len(chunks), -1)
 
         def dense(query: str, k: int) -> list[tuple[int, float]]:
             vector = self.query_embedder.embed([query])[0]
-            with store.guard():
-                found = generation.nearest(vector, min(k, len(chunks)))
-            return [(positions[cid], score) for cid, score in found if cid in positions]
+            return exact_nearest(matrix, vector, k)
 
         retriever = Retriever(
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),

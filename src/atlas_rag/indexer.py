@@ -23,7 +23,7 @@ from .embeddings import Embedder
 from .errors import CorpusError, IndexIncompatibleError
 from .release import load_catalog
 from .settings import Settings
-from .store import Generation, Store
+from .store import Generation, Store, StoreBackend
 from .tuning import base_embedder
 from .tuning import query_embedder as tuned_query_embedder
 
@@ -180,7 +180,7 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def _previous_vectors(store: Store, embedder: Embedder) -> dict[str, np.ndarray]:
+def _previous_vectors(store: StoreBackend, embedder: Embedder) -> dict[str, np.ndarray]:
     """Vectors of the published index by chunk hash, when it used the same model."""
     if store.current_name() is None:
         return {}

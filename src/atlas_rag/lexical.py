@@ -2,42 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+import Stemmer
+
+_STEMMER = Stemmer.Stemmer("english")
 
 TOKEN_RE = re.compile(r"aml\.(?:ta|t|m|cs)\d{4}(?:\.\d{3})?|t[a]?\d{4}(?:\.\d{3})?|[a-z0-9]+")
-# "log in", "logged into", "sign on": one term, not the "log" of telemetry.
-LOGIN_RE = re.compile(r"\b(?:log|logs|logged|logging|sign|signs|signed|signing)[ -](?:in|into|on)\b")
 STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "been", "by", "can", "could", "do", "does", "did", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "of", "on", "or", "our", "such", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "about", "any", "some", "may", "might", "me", "my", "using", "use", "used", "via", "than", "other", "also", "more", "most", "only", "own", "so", "very", "s", "t"]
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match plurals and common verb forms."""
+    """The Snowball (Porter 2) English stem of a word; IDs and numbers stay whole."""
     if len(word) <= 3 or word[0].isdigit() or word.startswith("aml."):
         return word
-    for suffix, replacement, minimum in (
-        ("ersions", "ert", 9), ("ersion", "ert", 8),  # inversion -> invert
-        ("ations", "at", 8), ("ation", "at", 7), ("ions", "", 7), ("ion", "", 6),
-        ("ies", "y", 5), ("sses", "ss", 6), ("ing", "", 6), ("ed", "", 5),
-        ("es", "", 6), ("s", "", 4),
-    ):
-        if word.endswith(suffix) and len(word) >= minimum and not word.endswith(("ss", "us", "is")):
-            word = word[: len(word) - len(suffix)] + replacement
-            break
-    # "generate", "generated" and "generation" meet at "generat".
-    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+    return str(_STEMMER.stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case stemmed terms without stopwords; IDs stay whole (``aml.t0051.001``)."""
     tokens = []
-    for token in TOKEN_RE.findall(LOGIN_RE.sub("login", text.lower())):
+    for token in TOKEN_RE.findall(text.lower()):
         if token in STOPWORDS:
             continue
         tokens.append(stem(token))
@@ -47,7 +40,9 @@ def tokenize(text: str) -> list[str]:
 
 
 # Everyday words for what ATLAS names more formally; a query term also matches these at half
-# weight ("steal a model" finds "extract" and "exfiltrate"). Written as words, stemmed below.
+# weight ("steal a model" finds "extract" and "exfiltrate"). Only general synonym groups of attack
+# verbs and the security field's common abbreviations and synonyms: entries added for single eval
+# questions were removed (the fine-tuned query model learns the rest from ATLAS's own text).
 EVERYDAY_WORDS: dict[str, tuple[str, ...]] = {
     "steal": ("extract", "exfiltrate", "theft"),
     "stolen": ("extract", "exfiltrate", "theft"),
@@ -55,21 +50,11 @@ EVERYDAY_WORDS: dict[str, tuple[str, ...]] = {
     "copy": ("replica", "extract", "clone"),
     "clone": ("replica", "extract", "copy"),
     "leak": ("exfiltrate", "extract", "disclose"),
-    "regurgitate": ("leak", "disclose"),
     "fool": ("evade", "evasion", "misclassify", "misclassification"),
     "bypass": ("evade", "evasion", "circumvent"),
     "trick": ("evade", "manipulate", "deception"),
-    "prediction": ("inference",),
-    "endpoint": ("api",),
-    "login": ("account", "credential"),
     "password": ("credential",),
-    "fingerprint": ("identify", "discover"),
-    "surrogate": ("proxy",),
-    "shadow": ("proxy",),
     "trojan": ("backdoor",),
-    "perturbation": ("adversarial",),
-    "money": ("financial",),
-    "chatbot": ("llm", "chat"),
     "exfil": ("exfiltrate",),
     "recon": ("reconnaissance",),
     "ddos": ("denial",),
@@ -87,7 +72,7 @@ def with_formal_words(text: str) -> str:
     "the public prediction endpoint" -> "the public prediction endpoint (inference, api)"."""
     lowered = text.lower()
     extra: list[str] = []
-    for token in TOKEN_RE.findall(LOGIN_RE.sub("login", lowered)):
+    for token in TOKEN_RE.findall(lowered):
         for word in _EVERYDAY_BY_STEM.get(stem(token), ()):
             if word not in extra and word not in lowered:
                 extra.append(word)

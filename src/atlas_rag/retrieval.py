@@ -387,7 +387,7 @@ SIGNALS: dict[str, Signal] = {
     "steps": steps_signal,
 }
 # Measured on the dev halves of evals/ (README); settings.signal_weights overrides them.
-DEFAULT_WEIGHTS = {"chunk_bm25": 0.5, "page_bm25": 1.0, "dense": 1.2, "steps": STEP_WEIGHT}
+DEFAULT_WEIGHTS = {"chunk_bm25": 0.5, "page_bm25": 1.0, "dense": 1.6, "steps": STEP_WEIGHT}
 
 
 def fuse(

@@ -17,7 +17,7 @@ import shutil
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,16 +128,6 @@ class Generation:
                 embeddings=embeddings[start:end],
             )
 
-    def nearest(self, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
-        """IDs and cosine similarities of the ``k`` chunks nearest to ``embedding``.
-
-        Asks Chroma for IDs and distances only: retrieval keeps the chunks' text in memory.
-        """
-        found = self.chunks().query(
-            query_embeddings=[[float(x) for x in embedding]], n_results=k, include=["distances"]
-        )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(found["ids"][0], found["distances"][0], strict=True)]
-
     def vector_store(self) -> Any:
         """This generation's chunks as a llama-index vector store."""
         from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -145,96 +135,47 @@ class Generation:
         return ChromaVectorStore(chroma_collection=self.chunks())
 
 
-class Store:
-    """Where generations live: a folder (embedded Chroma) or a Chroma server."""
+class StoreBackend:
+    """Where generations live. Two backends share this interface and the build lock:
+    :class:`EmbeddedStore` (a folder) and :class:`ServerStore` (a Chroma server)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
-        self.server = bool(settings.chroma_url)
         self.prefix = settings.collection_prefix
-        self._server_client: Any = None
+
+    # ------------------------------------------------------------------ backend
 
     @property
     def location(self) -> str:
-        return str(self.settings.chroma_url) if self.server else str(self.index_dir)
+        raise NotImplementedError
 
-    # ------------------------------------------------------------------ clients
-
-    def _client_for(self, name: str) -> Any:
-        if self.server:
-            return self._http_client()
-        path = self.index_dir / name / "chroma"
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
-
-    def _http_client(self) -> Any:
-        if self._server_client is None:
-            url = urlparse(str(self.settings.chroma_url))
-            timeout = self.settings.chroma_timeout
-            try:
-                # chromadb's HTTP client waits forever: check the server within the timeout
-                # first, then bound every later request too.
-                base = str(self.settings.chroma_url).rstrip("/")
-                with urllib.request.urlopen(f"{base}/api/v2/heartbeat", timeout=timeout):
-                    pass
-                client = chromadb.HttpClient(
-                    host=url.hostname or "127.0.0.1",
-                    port=url.port or (443 if url.scheme == "https" else 8000),
-                    ssl=url.scheme == "https",
-                    settings=_chroma_settings(),
-                )
-                session = getattr(getattr(client, "_server", None), "_session", None)
-                if session is not None:
-                    session.timeout = httpx.Timeout(timeout, read=max(timeout, 60.0))
-                client.heartbeat()
-            except Exception as exc:
-                raise self._unavailable(exc) from exc
-            self._server_client = client
-        return self._server_client
-
-    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"the Chroma server at {self.settings.chroma_url} is not reachable "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
-            "start it (`chroma run --path DIR --host 127.0.0.1 --port 8000`) or unset "
-            "ATLAS_RAG_CHROMA_URL to use the embedded store",
-        )
+    def client_for(self, name: str) -> Any:
+        """The Chroma client holding generation ``name``."""
+        raise NotImplementedError
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Turn connection failures of a Chroma server into StoreUnavailableError."""
-        if not self.server:
-            yield
-            return
-        try:
-            yield
-        except StoreUnavailableError:
-            raise
-        except Exception as exc:
-            if _is_connection_error(exc):
-                self._server_client = None
-                raise self._unavailable(exc) from exc
-            raise
-
-    # ------------------------------------------------------------------ generations
+        """Turn failures of the backend into the library's errors (nothing to do locally)."""
+        yield
 
     def current_name(self) -> str | None:
-        if self.server:
-            with self.guard():
-                client = self._http_client()
-                try:
-                    pointer = client.get_collection(f"{self.prefix}-current", embedding_function=None)
-                except Exception as exc:
-                    if _is_connection_error(exc):
-                        raise
-                    return None
-                return str((pointer.metadata or {}).get("generation") or "") or None
-        try:
-            name = (self.index_dir / POINTER).read_text().strip()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return name if name and (self.index_dir / name).is_dir() else None
+        """The published generation, or None before the first build."""
+        raise NotImplementedError
+
+    def publish(self, generation: Generation, manifest: dict[str, Any]) -> None:
+        """Make ``generation`` the one readers open; the swap is atomic."""
+        raise NotImplementedError
+
+    def discard(self, generation: Generation) -> None:
+        """Remove a generation that was never published (a failed build)."""
+        raise NotImplementedError
+
+    def prune(self) -> list[str]:
+        """Delete old and abandoned generations, keeping the newest published ones."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared
 
     def current(self) -> Generation:
         name = self.current_name()
@@ -243,98 +184,12 @@ class Store:
                 f"no index at {self.location}", "run `atlas-rag build` to build it"
             )
         with self.guard():
-            return Generation(name, self._client_for(name), self.prefix)
+            return Generation(name, self.client_for(name), self.prefix)
 
     def new_generation(self) -> Generation:
         name = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
         with self.guard():
-            return Generation(name, self._client_for(name), self.prefix)
-
-    def publish(self, generation: Generation, manifest: dict[str, Any]) -> None:
-        """Make ``generation`` the one readers open; the swap is atomic."""
-        with self.guard():
-            if self.server:
-                client = self._http_client()
-                pointer = client.get_or_create_collection(
-                    f"{self.prefix}-current", embedding_function=None
-                )
-                history = json.loads((pointer.metadata or {}).get("history") or "[]")
-                history = [*history, generation.name][-KEEP_GENERATIONS:]
-                pointer.modify(
-                    metadata={"generation": generation.name, "history": json.dumps(history)}
-                )
-                return
-        (self.index_dir / generation.name / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True)
-        )
-        tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
-        tmp.write_text(generation.name + "\n")
-        os.replace(tmp, self.index_dir / POINTER)
-        # After the swap: a generation is in HISTORY only once readers could have opened it.
-        history = [*self._history(), generation.name][-KEEP_GENERATIONS:]
-        tmp = self.index_dir / f".{HISTORY}.tmp"
-        tmp.write_text("\n".join(history) + "\n")
-        os.replace(tmp, self.index_dir / HISTORY)
-
-    def _history(self) -> list[str]:
-        try:
-            return (self.index_dir / HISTORY).read_text().split()
-        except FileNotFoundError:
-            return []
-
-    def discard(self, generation: Generation) -> None:
-        """Remove a generation that was never published (a failed build)."""
-        with self.guard():
-            if self.server:
-                for name in (generation.chunks_name, generation.pages_name):
-                    with contextlib.suppress(Exception):  # never created, or already gone
-                        generation.client.delete_collection(name)
-                return
-        shutil.rmtree(self.index_dir / generation.name, ignore_errors=True)
-
-    def prune(self) -> list[str]:
-        """Delete old and abandoned generations, keeping the newest published ones."""
-        current = self.current_name()
-        removed: list[str] = []
-        if self.server:
-            with self.guard():
-                client = self._http_client()
-                pointer = client.get_or_create_collection(
-                    f"{self.prefix}-current", embedding_function=None
-                )
-                keep = set(json.loads((pointer.metadata or {}).get("history") or "[]"))
-                keep.add(current or "")
-                for collection in client.list_collections():
-                    name = getattr(collection, "name", str(collection))
-                    parts = name[len(self.prefix) + 1 :].rsplit("-", 1)
-                    if name.startswith(f"{self.prefix}-gen-") and parts[0] not in keep:
-                        client.delete_collection(name)
-                        removed.append(name)
-            return removed
-        generations = sorted(p.name for p in self.index_dir.glob("gen-*") if p.is_dir())
-        # Publication order: a generation's manifest is written just before it is published.
-        for stray in [*self.index_dir.glob(f".{POINTER}.*"), *self.index_dir.glob(f".{HISTORY}.*")]:
-            stray.unlink(missing_ok=True)  # left by builds killed while publishing
-        history = self._history()
-        if history:
-            keep = set(history) | {current or ""}
-            for name in generations:
-                if name not in keep:
-                    shutil.rmtree(self.index_dir / name, ignore_errors=True)
-                    removed.append(name)
-            return removed
-        published = sorted(
-            (g for g in generations if (self.index_dir / g / "manifest.json").is_file()),
-            key=lambda g: (self.index_dir / g / "manifest.json").stat().st_mtime_ns,
-        )
-        keep = set(published[-KEEP_GENERATIONS:]) | {current or ""}
-        for name in generations:
-            if name not in keep:
-                shutil.rmtree(self.index_dir / name, ignore_errors=True)
-                removed.append(name)
-        return removed
-
-    # ------------------------------------------------------------------ locking
+            return Generation(name, self.client_for(name), self.prefix)
 
     @contextmanager
     def build_lock(self) -> Iterator[None]:
@@ -363,6 +218,180 @@ class Store:
                 handle.seek(0)
                 handle.truncate()
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class EmbeddedStore(StoreBackend):
+    """Generations in folders of ``index_dir``, each its own embedded Chroma; a pointer file
+    names the published one."""
+
+    @property
+    def location(self) -> str:
+        return str(self.index_dir)
+
+    def client_for(self, name: str) -> Any:
+        path = self.index_dir / name / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+    def current_name(self) -> str | None:
+        try:
+            name = (self.index_dir / POINTER).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return name if name and (self.index_dir / name).is_dir() else None
+
+    def publish(self, generation: Generation, manifest: dict[str, Any]) -> None:
+        (self.index_dir / generation.name / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True)
+        )
+        tmp = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:6]}"
+        tmp.write_text(generation.name + "\n")
+        os.replace(tmp, self.index_dir / POINTER)
+        # After the swap: a generation is in HISTORY only once readers could have opened it.
+        history = [*self._history(), generation.name][-KEEP_GENERATIONS:]
+        tmp = self.index_dir / f".{HISTORY}.tmp"
+        tmp.write_text("\n".join(history) + "\n")
+        os.replace(tmp, self.index_dir / HISTORY)
+
+    def _history(self) -> list[str]:
+        try:
+            return (self.index_dir / HISTORY).read_text().split()
+        except FileNotFoundError:
+            return []
+
+    def discard(self, generation: Generation) -> None:
+        shutil.rmtree(self.index_dir / generation.name, ignore_errors=True)
+
+    def prune(self) -> list[str]:
+        current = self.current_name()
+        removed: list[str] = []
+        generations = sorted(p.name for p in self.index_dir.glob("gen-*") if p.is_dir())
+        # Publication order: a generation's manifest is written just before it is published.
+        for stray in [*self.index_dir.glob(f".{POINTER}.*"), *self.index_dir.glob(f".{HISTORY}.*")]:
+            stray.unlink(missing_ok=True)  # left by builds killed while publishing
+        history = self._history()
+        if history:
+            keep = set(history) | {current or ""}
+        else:
+            published = sorted(
+                (g for g in generations if (self.index_dir / g / "manifest.json").is_file()),
+                key=lambda g: (self.index_dir / g / "manifest.json").stat().st_mtime_ns,
+            )
+            keep = set(published[-KEEP_GENERATIONS:]) | {current or ""}
+        for name in generations:
+            if name not in keep:
+                shutil.rmtree(self.index_dir / name, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+
+class ServerStore(StoreBackend):
+    """Generations as collections on a Chroma server; a pointer collection's metadata names
+    the published one. ``index_dir`` holds only the build lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._client: Any = None
+
+    @property
+    def location(self) -> str:
+        return str(self.settings.chroma_url)
+
+    def client_for(self, name: str) -> Any:
+        if self._client is None:
+            url = urlparse(str(self.settings.chroma_url))
+            timeout = self.settings.chroma_timeout
+            try:
+                # chromadb's HTTP client waits forever: check the server within the timeout
+                # first, then bound every later request too.
+                base = str(self.settings.chroma_url).rstrip("/")
+                with urllib.request.urlopen(f"{base}/api/v2/heartbeat", timeout=timeout):
+                    pass
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=_chroma_settings(),
+                )
+                session = getattr(getattr(client, "_server", None), "_session", None)
+                if session is not None:
+                    session.timeout = httpx.Timeout(timeout, read=max(timeout, 60.0))
+                client.heartbeat()
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            self._client = client
+        return self._client
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the Chroma server at {self.settings.chroma_url} is not reachable "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
+            "start it (`chroma run --path DIR --host 127.0.0.1 --port 8000`) or unset "
+            "ATLAS_RAG_CHROMA_URL to use the embedded store",
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn connection failures of the server into StoreUnavailableError."""
+        try:
+            yield
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                self._client = None
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _pointer(self) -> Any:
+        return self.client_for("").get_or_create_collection(
+            f"{self.prefix}-current", embedding_function=None
+        )
+
+    def current_name(self) -> str | None:
+        with self.guard():
+            client = self.client_for("")
+            try:
+                pointer = client.get_collection(f"{self.prefix}-current", embedding_function=None)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise
+                return None
+            return str((pointer.metadata or {}).get("generation") or "") or None
+
+    def publish(self, generation: Generation, manifest: dict[str, Any]) -> None:
+        with self.guard():
+            pointer = self._pointer()
+            history = json.loads((pointer.metadata or {}).get("history") or "[]")
+            history = [*history, generation.name][-KEEP_GENERATIONS:]
+            pointer.modify(metadata={"generation": generation.name, "history": json.dumps(history)})
+
+    def discard(self, generation: Generation) -> None:
+        with self.guard():
+            for name in (generation.chunks_name, generation.pages_name):
+                with contextlib.suppress(Exception):  # never created, or already gone
+                    generation.client.delete_collection(name)
+
+    def prune(self) -> list[str]:
+        current = self.current_name()
+        removed: list[str] = []
+        with self.guard():
+            client = self.client_for("")
+            keep = set(json.loads((self._pointer().metadata or {}).get("history") or "[]"))
+            keep.add(current or "")
+            for collection in client.list_collections():
+                name = getattr(collection, "name", str(collection))
+                parts = name[len(self.prefix) + 1 :].rsplit("-", 1)
+                if name.startswith(f"{self.prefix}-gen-") and parts[0] not in keep:
+                    client.delete_collection(name)
+                    removed.append(name)
+        return removed
+
+
+def Store(settings: Settings) -> StoreBackend:
+    """The backend the settings ask for: a Chroma server when ``chroma_url`` is set, else a
+    folder."""
+    return ServerStore(settings) if settings.chroma_url else EmbeddedStore(settings)
 
 
 def _is_connection_error(exc: BaseException) -> bool:

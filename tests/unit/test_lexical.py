@@ -81,10 +81,10 @@ def test_bm25_of_no_documents() -> None:
     assert bm25.top("anything", 5) == []
 
 
-def test_logging_in_is_one_term_apart_from_logging() -> None:
-    assert tokenize("they logged into the console")[0] == "login"
-    assert "login" in tokenize("Signing in with a stolen password")
-    assert "login" not in tokenize("Telemetry logging keeps a log of inference calls")
+def test_the_standard_english_stemmer_joins_word_forms() -> None:
+    assert tokenize("poisoning poisoned poisons") == ["poison"] * 3
+    assert tokenize("generate generated generation") == ["generat"] * 3
+    assert tokenize("AML.T0051.001 studies") == ["aml.t0051.001", "aml.t0051", "studi"]
 
 
 def test_everyday_words_also_match_the_formal_ones_at_lower_weight() -> None:
@@ -97,9 +97,8 @@ def test_everyday_words_also_match_the_formal_ones_at_lower_weight() -> None:
 
 
 def test_formal_words_are_appended_for_the_embedding_model() -> None:
-    assert with_formal_words("the public prediction endpoint") == (
-        "the public prediction endpoint (inference, api)"
-    )
+    assert with_formal_words("they stole the model") == "they stole the model"  # not a listed form
+    assert with_formal_words("steal the model") == "steal the model (extract, exfiltrate, theft)"
     # Nothing to add, or the formal word is already there: the text is unchanged.
     assert with_formal_words("weathervane beacons") == "weathervane beacons"
-    assert with_formal_words("prediction via the inference API") == "prediction via the inference API"
+    assert with_formal_words("leak: extract, exfiltrate, disclose") == "leak: extract, exfiltrate, disclose"

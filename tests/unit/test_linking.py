@@ -54,7 +54,7 @@ def test_exact_names_link_and_the_longest_name_wins(linker: Linker) -> None:
 
 
 def test_typos_are_corrected_towards_atlas_names(linker: Linker) -> None:
-    links = linker.link("tell me about seedbank poisonning").links
+    links = linker.link("tell me about seedbnak poisoning").links
     assert links[0].id == "AML.T0902" and links[0].how == "corrected"
     assert linker.correct("mitgations for wethervane clonning") == "mitigations for weathervane cloning"
 
