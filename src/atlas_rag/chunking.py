@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from .corpus import Page, Section, linked_ids, plain_text
 
 # all-MiniLM-L6-v2 reads 256 word pieces; about 150 words leave room for the context line.
 MAX_WORDS = 150
+MAX_TOKENS = 256
 SKIPPED_SECTIONS = {"Metadata", "Tactics", "Techniques", "ATT&CK reference", "References"}
 SECTION_KINDS = {
     "Description": "description",
@@ -54,12 +55,41 @@ class Chunk:
         return hashlib.sha256(self.embed_text.encode("utf-8")).hexdigest()
 
 
-def chunk_pages(pages: Iterable[Page], names: dict[str, str]) -> list[Chunk]:
-    """Chunks of every page; ``names`` maps IDs to display names for context lines."""
+def chunk_pages(
+    pages: Iterable[Page],
+    names: dict[str, str],
+    count_tokens: Callable[[str], int] | None = None,
+    max_tokens: int = MAX_TOKENS,
+) -> list[Chunk]:
+    """Chunks of every page; ``names`` maps IDs to display names for context lines.
+
+    ``count_tokens`` measures a text in the embedding model's word pieces: a chunk longer than
+    ``max_tokens`` (what the model reads) is split at sentence ends, so no text is cut off
+    unseen. Without it, pieces of MAX_WORDS words are assumed to fit.
+    """
     chunks: list[Chunk] = []
     for page in pages:
-        chunks += chunk_page(page, names)
+        for chunk in chunk_page(page, names):
+            chunks += _fitted(chunk, count_tokens, max_tokens) if count_tokens else [chunk]
     return chunks
+
+
+def _fitted(chunk: Chunk, count_tokens: Callable[[str], int], max_tokens: int) -> list[Chunk]:
+    """The chunk, or its text split at sentence ends (then words) into pieces that fit."""
+    if count_tokens(chunk.embed_text) <= max_tokens:
+        return [chunk]
+    parts = [p for p in re.split(r"(?<=[.!?])\s+|\n+", chunk.text) if p.strip()]
+    if len(parts) < 2:
+        words = chunk.text.split()
+        if len(words) < 2:
+            return [chunk]
+        parts = [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])]
+    middle = len(parts) // 2
+    halves = [" ".join(parts[:middle]), " ".join(parts[middle:])]
+    out: list[Chunk] = []
+    for n, text in enumerate(halves):
+        out += _fitted(replace(chunk, id=f"{chunk.id}.{n}", text=text), count_tokens, max_tokens)
+    return out
 
 
 def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:

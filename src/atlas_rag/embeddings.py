@@ -82,6 +82,15 @@ class SentenceTransformerEmbedder:
     def warm_up(self) -> None:
         self._model.get()
 
+    @property
+    def max_tokens(self) -> int:
+        """How many word pieces the model reads; the rest of a longer text is cut off."""
+        return int(self._model.get().max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """The text's length in the model's word pieces, with its start and end markers."""
+        return len(self._model.get().tokenizer(text, truncation=False)["input_ids"])
+
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         model = self._model.get()
         if not texts:

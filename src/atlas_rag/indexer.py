@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import Chunk, chunk_pages
+from .chunking import MAX_TOKENS, Chunk, chunk_pages
 from .corpus import Page, catalog_from_pages, read_pages, write_corpus
 from .embeddings import Embedder
 from .errors import CorpusError, IndexIncompatibleError
@@ -106,7 +106,9 @@ def build(
             embedder = base_embedder(settings)
             query_embedder = tuned_query_embedder(settings, catalog, progress)
         names = {r.id: r.name for r in catalog}
-        chunks = chunk_pages(corpus.pages, names)
+        measure = getattr(embedder, "count_tokens", None)  # the model's own word pieces
+        chunks = chunk_pages(corpus.pages, names, measure,
+                             int(getattr(embedder, "max_tokens", MAX_TOKENS)))
         previous = _previous_vectors(store, embedder)
 
         missing = [c for c in chunks if c.content_hash not in previous]

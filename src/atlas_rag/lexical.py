@@ -61,6 +61,11 @@ EVERYDAY_WORDS: dict[str, tuple[str, ...]] = {
     "pii": ("personal", "sensitive"),
 }
 RELATED_WEIGHT = 0.5
+# A query word the index never uses may be another form of one it does ("inversion" and
+# "invert", "exfiltrating" and a typo of it): it matches the indexed terms that share all but
+# its last letter or two, at least this many, with the weight of the word itself (it is the
+# same word in another form). A rule of English word formation (and of typos at a word's end).
+SHARED_PREFIX = 5
 _EVERYDAY_BY_STEM = {stem(word): related for word, related in EVERYDAY_WORDS.items()}
 RELATED_TERMS: dict[str, tuple[str, ...]] = {
     term: tuple(stem(word) for word in related) for term, related in _EVERYDAY_BY_STEM.items()
@@ -103,6 +108,17 @@ class BM25:
         }
         norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
         self._norm = norm.astype(np.float32)
+        self._by_prefix: dict[str, list[str]] = {}
+        for term in self.postings:
+            if len(term) >= SHARED_PREFIX and term.isalpha():
+                self._by_prefix.setdefault(term[:SHARED_PREFIX], []).append(term)
+
+    def forms_of(self, term: str) -> list[str]:
+        """Indexed terms that look like other forms of ``term``, a term the index lacks."""
+        if term in self.postings or len(term) < SHARED_PREFIX or not term.isalpha():
+            return []
+        return [other for other in self._by_prefix.get(term[:SHARED_PREFIX], ())
+                if same_word(term, other)]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (zeros when nothing matches)."""
@@ -112,6 +128,8 @@ class BM25:
             weights[term] = weights.get(term, 0.0) + min(qtf, 3)
             for related in RELATED_TERMS.get(term, ()):
                 weights[related] = max(weights.get(related, 0.0), RELATED_WEIGHT)
+            for form in self.forms_of(term):
+                weights[form] = max(weights.get(form, 0.0), min(qtf, 3))
         for term, weight in weights.items():
             if term not in self.postings:
                 continue
@@ -127,3 +145,21 @@ class BM25:
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.argsort(-scores[best])]
         return [(int(i), float(scores[i])) for i in best if scores[i] > 0]
+
+
+def same_word(a: str, b: str) -> bool:
+    """Two stems that differ at most in their last letter or two: forms of one word."""
+    if a == b:
+        return True
+    if not (a.isalpha() and b.isalpha()):
+        return False
+    return _shared_prefix(a, b) >= max(SHARED_PREFIX, min(len(a), len(b)) - 1)
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

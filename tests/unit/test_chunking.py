@@ -148,3 +148,25 @@ def test_no_window_is_longer_than_max_words() -> None:
     page = _long_page([40, 120, 140])
     pieces = [c for c in chunk_page(page, {}) if c.section == "Description"]
     assert max(len(c.text.split()) for c in pieces) <= MAX_WORDS
+
+
+def test_chunks_longer_than_the_model_reads_are_split_at_sentence_ends() -> None:
+    from atlas_rag.chunking import chunk_pages
+    from atlas_rag.corpus import parse_page
+
+    sentences = " ".join(f"Sentence number {n} about beacon sweeps." for n in range(60))
+    page = parse_page(
+        "---\nid: AML.T0901\ntype: technique\nname: Lighthouse Beacon Probing\n---\n\n"
+        f"## Description\n\n{sentences}\n"
+    )
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    whole = chunk_pages([page], {}, None)
+    fitted = chunk_pages([page], {}, words, 80)
+    assert all(words(c.embed_text) <= 80 for c in fitted)
+    assert len(fitted) > len(whole)
+    assert len({c.id for c in fitted}) == len(fitted)
+    described = " ".join(c.text for c in fitted if c.kind == "description")
+    assert described.split() == " ".join(c.text for c in whole if c.kind == "description").split()

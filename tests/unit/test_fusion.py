@@ -149,3 +149,35 @@ def test_a_hit_found_by_a_summary_chunk_quotes_the_description(catalog: Catalog)
     assert hit.section == "Description"
     assert not hit.snippet.startswith("Sub-technique of")
     assert hit.snippet in catalog.get(FOGHORN).description
+
+
+def test_signal_weights_come_from_the_settings_and_unknown_signals_are_refused(
+    catalog: Catalog,
+) -> None:
+    from atlas_rag.errors import SettingsError
+    from atlas_rag.retrieval import DEFAULT_WEIGHTS
+    from atlas_rag.settings import Settings
+
+    settings = Settings.from_env(env={"ATLAS_RAG_SIGNAL_WEIGHTS": "dense=2.5, steps=0"})
+    retriever = Retriever(catalog, CHUNKS, None, weights=settings.weights())
+    assert retriever.weights == {**DEFAULT_WEIGHTS, "dense": 2.5, "steps": 0.0}
+    with pytest.raises(SettingsError, match="unknown retrieval signal"):
+        Retriever(catalog, CHUNKS, None, weights={"telepathy": 1.0})
+    with pytest.raises(SettingsError, match="name=weight"):
+        Settings.from_env(env={"ATLAS_RAG_SIGNAL_WEIGHTS": "dense"})
+
+
+def test_a_signal_with_no_weight_does_not_count(catalog: Catalog) -> None:
+    lexical_only = Retriever(catalog, CHUNKS, _scripted({0: 0.9}), weights={"dense": 0.0})
+    assert all("dense" not in how for _, _, how, _ in lexical_only.rank("seedbank ledger"))
+
+
+def test_exact_nearest_neighbours_are_the_best_rows_in_order() -> None:
+    import numpy as np
+
+    from atlas_rag.api import exact_nearest
+
+    matrix = np.eye(4, dtype=np.float32)
+    vector = np.array([0.1, 0.9, 0.3, 0.0], dtype=np.float32)
+    assert [row for row, _ in exact_nearest(matrix, vector, 2)] == [1, 2]
+    assert exact_nearest(matrix[:0], vector, 3) == []

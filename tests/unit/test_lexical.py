@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_rag.lexical import BM25, stem, tokenize, with_formal_words
+from atlas_rag.lexical import BM25, same_word, stem, tokenize, with_formal_words
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +102,20 @@ def test_formal_words_are_appended_for_the_embedding_model() -> None:
     # Nothing to add, or the formal word is already there: the text is unchanged.
     assert with_formal_words("weathervane beacons") == "weathervane beacons"
     assert with_formal_words("leak: extract, exfiltrate, disclose") == "leak: extract, exfiltrate, disclose"
+
+
+def test_a_word_the_index_lacks_matches_its_other_forms() -> None:
+    index = BM25(["the attacker may invert the classifier", "a classifier under test"])
+    # "inversion" stems to a term no document has; "invert" is the same word in another form.
+    assert index.forms_of(stem("inversion")) == ["invert"]
+    assert index.top("classifier inversion", 2)[0][0] == 0
+    assert index.forms_of("classifi") == []  # a term the index has is not expanded
+    assert index.forms_of("inv") == []  # too short to say
+
+
+def test_same_word_needs_a_long_shared_start() -> None:
+    assert same_word("invers", "invert")
+    assert same_word("exfiltr", "exfiltr")
+    assert not same_word("poison", "position")
+    assert not same_word("model", "modem")  # four shared letters are too few
+    assert not same_word("extract", "exterior")

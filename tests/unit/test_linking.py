@@ -81,3 +81,18 @@ def test_search_links_carry_lower_confidence_than_names(linker: Linker) -> None:
     links = linker.search("copying the predictor's behaviour into a replica")
     assert links and all(link.confidence <= 0.8 for link in links)
     assert links[0].confidence >= links[-1].confidence
+
+
+def test_words_that_steer_the_conversation_do_not_steer_the_search(linker: Linker) -> None:
+    plain = linker.search("weathervane model cloning")
+    steered = linker.search("ok cool, different topic: weathervane model cloning")
+    assert [link.id for link in steered] == [link.id for link in plain]
+    assert steered[0].confidence == plain[0].confidence
+
+
+def test_a_name_matched_in_another_word_form_links_as_surely(linker: Linker) -> None:
+    # "scraper" (stem "scraper") is not a word of the fixture; "scraping" (stem "scrape") is.
+    exact = linker.search("tidal chart scraping")
+    other_form = linker.search("tidal chart scraper")
+    assert other_form[0].id == exact[0].id == "AML.T0901.002"
+    assert other_form[0].confidence >= 0.55

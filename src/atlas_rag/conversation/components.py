@@ -46,8 +46,9 @@ COMPONENTS = (
         "agent agents agentic tool tools plugin plugins function-calling email emails jira ticket "
         "tickets slack browse browser browsing mcp shell calendar workflow workflows "
         "automation automate",
-        "AI agent tool invocation; exfiltration via AI agent tool invocation; AI agent context "
-        "poisoning; LLM plugin compromise",
+        "indirect prompt injection through content the agent reads; AI agent tool invocation; "
+        "exfiltration via AI agent tool invocation; AI agent context poisoning; LLM plugin "
+        "compromise",
     ),
     _component(
         "api", "a model served through an API",

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
 from ..ids import find_id_mentions
-from ..lexical import STOPWORDS, stem, tokenize
+from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
 from .knowledge import family
-from .vocabulary import ASKING_TERMS, ASKING_WORDS
+from .vocabulary import ASKING_TERMS, ASKING_WORDS, without_conversing
 
 # Confidence of each way of naming an object.
 ID_CONFIDENCE = 1.0
@@ -215,6 +215,7 @@ class Linker:
 
     def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
         """The best search results as links, with a confidence from how clearly the first wins."""
+        text = without_conversing(text)
         hits = self.retriever.search(text, k=k, types=list(types) if types else None)
         if not hits:
             return []
@@ -224,8 +225,8 @@ class Linker:
         for n, hit in enumerate(hits):
             runner = hits[n + 1].score if n + 1 < len(hits) else 0.0
             margin = max(0.0, (hit.score - runner) / first) if n == 0 else 0.0
-            name_terms = set(tokenize(hit.name)) - SYSTEM_PREFIXES
-            shared = len(terms & name_terms) / len(name_terms) if name_terms else 0.0
+            # A sub-technique's own name counts as fully as its full name ("Parent: Own").
+            shared = max(_shared(terms, name) for name in (hit.name, hit.name.split(":")[-1]))
             confidence = min(0.8, 0.3 + 0.5 * margin + 0.4 * shared) * (hit.score / first)
             links.append(Link(hit.id, round(confidence, 3), "search"))
         # Among close results, the one whose name the text matches best comes first.
@@ -297,6 +298,13 @@ class Linker:
 def _closest_word(word: str, candidates: tuple[str, ...]) -> str | None:
     near = difflib.get_close_matches(word, candidates, n=1, cutoff=CORRECTION_CUTOFF)
     return near[0] if near else None
+
+
+def _shared(terms: set[str], name: str) -> float:
+    """The part of a name's terms (without system prefixes) that ``terms`` match, in any form."""
+    name_terms = set(tokenize(name)) - SYSTEM_PREFIXES
+    matched = [n for n in name_terms if any(same_word(n, t) for t in terms)]
+    return len(matched) / len(name_terms) if name_terms else 0.0
 
 
 def _attack_style(bare: str) -> bool:

@@ -29,6 +29,11 @@ IN_ATLAS = 0.55
 _PLURAL = re.compile(r"\b(them|those|these|all of them|both)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
 _ONES = re.compile(r"\b(?:ones|of (?:them|those|these))\b", re.IGNORECASE)
+# Intents that describe their own subject at length: never read as a follow-up for lack of a
+# searchable subject.
+FRESH_INTENTS = ("threat_model", "incident", "compare")
+# The classifier must be this sure of an off-topic or manipulation reading to decline.
+DECLINE_SURE = 0.5
 # Links this sure are the message's own subjects; weaker ones only rule out small talk.
 OWN_SUBJECT = 0.75
 NAME_WORD = 0.6
@@ -84,6 +89,9 @@ class Reader:
                 intent == "off_topic" and (names_atlas or ordinal is not None
                                            or self.linker.retriever.relevance(question) >= IN_ATLAS)):
             intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
+        elif intent in ("off_topic", "injection") and prediction.intent_p < DECLINE_SURE:
+            # A refusal needs a sure reading: a doubtful one answers what it most likely asks.
+            intent = _best_of(prediction.intents, exclude=("off_topic", "injection"))
         if intent in ("list", "count") and _ONES.search(question) and state.turns:
             # "which ones ..." asks for more of the kind the previous question was about.
             before = self.intents.predict(state.turns[-1].question).target
@@ -112,8 +120,11 @@ class Reader:
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
+        # A follow-up points back, or names nothing search can find on its own ("any real
+        # cases?", "what techniques were involved"); a new topic names its own subject.
         if not (points_back(reading.question) or not self.subject_words(reading.question)
-                or (reading.intent == "defend" and not self.confident_search(reading.question))):
+                or (reading.intent not in FRESH_INTENTS
+                    and not self.confident_search(reading.question))):
             return
         plural = _PLURAL.search(reading.question)
         singular = _SINGULAR.search(reading.question)

@@ -9,6 +9,8 @@ names.
 
 from __future__ import annotations
 
+import re
+
 from ..lexical import tokenize
 
 ASKING_TEXT = """technique techniques sub-technique sub-techniques subtechnique subtechniques variant
@@ -21,3 +23,19 @@ harden secure atlas mitre id ids number count many mapping mapped map related re
 same whole full all every each continue summary summarize summarise overview"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
+
+# Words that steer the conversation rather than name its subject: acknowledgements, topic
+# shifts and fillers ("ok different topic, ...", "anyway, new question: ..."). A closed class of
+# conversational English, not words of any particular question; search for a subject skips them.
+CONVERSING_TEXT = """ok okay alright cool great nice thanks thank cheers btw anyway anyways
+different another new next topic subject question questions switch switching change changing
+gears moving unrelated separate quick now hey hi hello"""
+CONVERSING_WORDS = frozenset(CONVERSING_TEXT.split())
+_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def without_conversing(text: str) -> str:
+    """``text`` without the words that only steer the conversation (all of it if nothing is left)."""
+    kept = _WORD_RE.sub(lambda m: "" if m.group(0).lower() in CONVERSING_WORDS else m.group(0), text)
+    kept = re.sub(r"\s+([,;:.!?])", r"\1", re.sub(r"\s+", " ", kept)).strip(" ,;:.!-")
+    return kept if tokenize(kept) else text

@@ -31,6 +31,9 @@ class CachedEmbedder:
         self.cache: dict[str, np.ndarray] = {}
         self.computed = 0
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # count_tokens, max_tokens: the model's own
+
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:

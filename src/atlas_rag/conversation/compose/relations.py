@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...catalog import Catalog
+from ...lexical import tokenize
 from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import (
@@ -18,7 +19,7 @@ from ..knowledge import (
     techniques_of_case_study,
 )
 from ..reader import Reading
-from ..reply import Reply, kind_name
+from ..reply import Reply, hit_of, kind_name
 from .base import TARGET_TYPES, Context, composes, relative
 from .objects import card
 
@@ -26,6 +27,7 @@ SEARCH_LIST = 8
 SEARCH_SHARE = 0.45
 DETAIL_CHARS = 170
 SHOW_AFTER_COUNT = 15
+NAMED_LIST = 15
 
 
 @dataclass
@@ -55,36 +57,42 @@ def relation(target: str, *kinds: str) -> Callable[[Relation], Relation]:
     return register
 
 
-@relation("mitigation", *TECHNIQUE_TYPES)
-def _mitigations(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("mitigation", "mitigations")
-    for related in rolled_up(catalog, record.id, "mitigations"):
+def _rolled(catalog: Catalog, record: Record, field_name: str, kind: str, noun: str,
+            detail: Callable[[Record, str], str]) -> Listing:
+    """A technique's related objects, then its sub-techniques' (labelled with the one they came
+    through); ``detail(technique, related)`` says what ATLAS says of the pair."""
+    out = Listing(kind, noun)
+    for related in rolled_up(catalog, record.id, field_name):
         out.ids.append(related.id)
-        source = related.via or record.id
-        out.details[related.id] = catalog.records[related.id].uses.get(source, "")
+        out.details[related.id] = detail(catalog.records[related.via or record.id], related.id)
         if related.via:
             out.via[related.id] = related.via
     return out
+
+
+@relation("mitigation", *TECHNIQUE_TYPES)
+def _mitigations(catalog: Catalog, record: Record) -> Listing:
+    return _rolled(catalog, record, "mitigations", "mitigation", "mitigations",
+                   lambda technique, m: catalog.records[m].uses.get(technique.id, ""))
 
 
 @relation("case_study", *TECHNIQUE_TYPES)
 def _case_studies(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("case-study", "case studies")
-    for related in rolled_up(catalog, record.id, "case_studies"):
-        out.ids.append(related.id)
-        technique = catalog.records[related.via or record.id]
-        step = next((e for e in technique.examples if e.case_study == related.id), None)
-        out.details[related.id] = step.description if step else ""
-        if related.via:
-            out.via[related.id] = related.via
-    return out
+    return _rolled(catalog, record, "case_studies", "case-study", "case studies",
+                   lambda technique, cs: next((e.description for e in technique.examples
+                                               if e.case_study == cs), ""))
+
+
+def described(catalog: Catalog, kind: str, relation: str, ids: list[str]) -> Listing:
+    """A listing whose items are told by the first sentence of their own description."""
+    ids = [i for i in ids if i in catalog]
+    return Listing(kind, relation, ids,
+                   {i: opening(catalog.records[i].description, 1) for i in ids})
 
 
 @relation("subtechnique", "technique")
 def _subtechniques(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("subtechnique", "sub-techniques", sorted(record.subtechniques))
-    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
-    return out
+    return described(catalog, "subtechnique", "sub-techniques", sorted(record.subtechniques))
 
 
 @relation("subtechnique", "subtechnique")
@@ -97,25 +105,19 @@ def _siblings(catalog: Catalog, record: Record) -> Listing:
 
 @relation("parent", "subtechnique")
 def _parent(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("technique", "parent technique", [record.parent] if record.parent else [])
-    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids if i in catalog}
-    return out
+    return described(catalog, "technique", "parent technique",
+                     [record.parent] if record.parent else [])
 
 
 @relation("tactic", *TECHNIQUE_TYPES, "case-study")
 def _tactics(catalog: Catalog, record: Record) -> Listing:
     tactics = catalog.tactics_of(record)
-    ids = [t for t in catalog.tactic_order() if t in tactics]
-    out = Listing("tactic", "tactics", ids)
-    out.details = {i: opening(catalog.records[i].description, 1) for i in ids}
-    return out
+    return described(catalog, "tactic", "tactics", [t for t in catalog.tactic_order() if t in tactics])
 
 
 @relation("technique", "tactic")
 def _techniques_of_tactic(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("technique", "techniques", sorted(record.techniques))
-    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
-    return out
+    return described(catalog, "technique", "techniques", sorted(record.techniques))
 
 
 @relation("technique", "mitigation")
@@ -155,8 +157,8 @@ def _mitigations_of_techniques(catalog: Catalog, record: Record) -> Listing:
 
 @relation("case_study", "mitigation", "tactic")
 def _case_studies_of_techniques(catalog: Catalog, record: Record) -> Listing:
-    out = Listing("case-study", "case studies", case_studies_using(catalog, record.techniques))
-    out.details = {i: opening(catalog.records[i].description, 1) for i in out.ids}
+    out = described(catalog, "case-study", "case studies",
+                    case_studies_using(catalog, record.techniques))
     verb = "addresses" if record.type == "mitigation" else "groups"
     out.derived = f"these case studies used techniques it {verb}"
     return out
@@ -177,7 +179,7 @@ def count_related(ctx: Context, reading: Reading) -> Reply:
 
 def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     reply = Reply(ctx.catalog)
-    subjects = ctx.subjects(reading)
+    subjects = ctx.subjects(reading) or _weak_subjects(ctx, reading)
     if subjects:
         record = ctx.catalog.records[subjects[0]]
         function = RELATIONS.get((reading.target, record.type))
@@ -195,6 +197,13 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     if ctx.reader.subject_words(reading.question):
         return _matching(ctx, reading, reply, count)
     return _everything(ctx, reading, reply, count)
+
+
+def _weak_subjects(ctx: Context, reading: Reading) -> list[str]:
+    """A name too common to be a subject on its own ("exfiltration") is one when the relation
+    asked for fits its kind ("techniques in the exfiltration tactic")."""
+    return [link.id for link in reading.links.links
+            if (reading.target, ctx.catalog.records[link.id].type) in RELATIONS][:1]
 
 
 def _default_relation(target: str, kind: str) -> Relation | None:
@@ -296,6 +305,15 @@ def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Repl
     """Objects of the wanted kind whose text matches the question."""
     types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
     hits = relative(ctx.search(reading.question, types, k=SEARCH_LIST), SEARCH_SHARE, SEARCH_LIST)
+    # Objects whose names hold every word the question describes them by ("mitigations about
+    # AI agents") belong in the list, whatever their rank.
+    words = set(ctx.reader.subject_words(reading.question))
+    named = [r.id for r in ctx.catalog.of_type(*types)
+             if words and words <= set(tokenize(ctx.catalog.full_name(r)))]
+    if 0 < len(named) <= NAMED_LIST:
+        found = {h.id for h in hits}
+        hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in sorted(named)
+                if i not in found] + hits
     kind = types[0]
     if not hits:
         reply.para(f"I found no ATLAS {kind_name(kind, 2)} matching this.")

@@ -18,7 +18,7 @@ from .relations import RELATIONS, nearest_instead, write_listing
 
 MITIGATIONS_SHOWN = 8
 TECHNIQUES_SHOWN = 7
-THREATS_SHOWN = 10
+THREATS_SHOWN = 12
 LEAD_NAMES = 3
 # Threat model: a component's later concerns count less; the description searched as a whole
 # adds what the components missed.
