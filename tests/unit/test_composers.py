@@ -151,3 +151,24 @@ def test_an_unknown_id_is_said_to_be_unknown_without_abstaining(rag: AtlasRAG) -
     answer = compose(rag, "what is AML.T0999?", "explain")
     assert answer.intent == "unknown" and not answer.abstained
     assert "AML.T0999 is not in ATLAS 0.9.0" in answer.text
+
+
+def test_a_list_narrowed_by_a_year_keeps_the_objects_of_that_year(rag: AtlasRAG) -> None:
+    answer = compose(rag, "case studies from 2025", "list", "case_study")
+    assert answer.items == ["AML.CS0902"]  # its incident date is 2025-02-14; CS0901's is 2024
+    assert "**1** case study from 2025" in lead(answer)
+    none = compose(rag, "case studies from 2019", "list", "case_study")
+    assert none.items == [] and "no case studies from 2019" in none.text
+
+
+def test_a_list_narrowed_by_maturity_keeps_that_maturity(rag: AtlasRAG) -> None:
+    answer = compose(rag, "which techniques are realized", "list", "technique")
+    assert answer.items == ["AML.T0901.002", "AML.T0902"]
+    counted = compose(rag, "how many feasible techniques are there?", "count", "technique")
+    assert "**2** techniques with maturity “feasible”" in lead(counted)
+
+
+def test_a_narrowed_list_with_a_description_keeps_what_search_finds(rag: AtlasRAG) -> None:
+    answer = compose(rag, "realized techniques that plant a hidden blight in tainted kernels",
+                     "list", "technique")
+    assert answer.items == ["AML.T0902"]  # the other realized one is about release calendars

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..lexical import STOPWORDS, tokenize
+from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state
@@ -122,6 +123,9 @@ class Reader:
             return
         # A follow-up points back, or names nothing search can find on its own ("any real
         # cases?", "what techniques were involved"); a new topic names its own subject.
+        if narrow(reading.question, self.catalog, list(self.catalog)) and not points_back(
+                reading.question):
+            return  # "case studies from 2025": a question about the whole release
         if not (points_back(reading.question) or not self.subject_words(reading.question)
                 or (reading.intent not in FRESH_INTENTS
                     and not self.confident_search(reading.question))):

@@ -10,6 +10,7 @@ from ...catalog import Catalog
 from ...lexical import tokenize
 from ...records import Record
 from ...text import opening, shorten
+from ..facets import Facet, date_of, narrow
 from ..knowledge import (
     TECHNIQUE_TYPES,
     case_studies_using,
@@ -194,9 +195,42 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
         else:
             write_listing(ctx, reply, record, listing, count)
         return reply
+    types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
+    facets = narrow(reading.question, ctx.catalog, ctx.catalog.of_type(*types))
+    if facets:
+        return _faceted(ctx, reading, reply, count, types, facets)
     if ctx.reader.subject_words(reading.question):
         return _matching(ctx, reading, reply, count)
     return _everything(ctx, reading, reply, count)
+
+
+def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
+             types: tuple[str, ...], facets: list[Facet]) -> Reply:
+    """Objects of the wanted kind with the fields the question states; when it also describes
+    them in words ("realized techniques against agents"), those that search finds for them."""
+    kept = set.intersection(*(set(f.kept) for f in facets))
+    used = set().union(*(f.words for f in facets))
+    ids = sorted(kept)
+    if [w for w in ctx.reader.subject_words(reading.question) if w not in used]:
+        found = [h for h in ctx.search(reading.question, types, k=len(kept) + SEARCH_LIST * 8)
+                 if h.id in kept]
+        ids = [h.id for h in relative(found, SEARCH_SHARE, SEARCH_LIST)]
+    kind = "technique" if "technique" in types else types[0]
+    label = " and ".join(f.label for f in facets)
+    noun = kind_name(kind, len(ids))
+    if not ids:
+        reply.para(f"ATLAS {ctx.catalog.version} has no {kind_name(kind, 2)} {label}"
+                   " matching this.")
+        return reply
+    reply.para(f"ATLAS {ctx.catalog.version} has **{len(ids)}** {noun} {label}"
+               + ("." if count and len(ids) > SHOW_AFTER_COUNT else ":"))
+    if count and len(ids) > SHOW_AFTER_COUNT:
+        return reply
+    for atlas_id in ids:
+        record = ctx.catalog.records[atlas_id]
+        when = date_of(record)
+        reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f" ({when})" if when else ""))
+    return reply
 
 
 def _weak_subjects(ctx: Context, reading: Reading) -> list[str]:
