@@ -269,3 +269,27 @@ async def test_an_unknown_object_resource_is_not_found(client: Client) -> None:
     with pytest.raises(MCPError, match=r"AML\.T0999 is not in ATLAS") as raised:
         await client.read_resource("atlas://object/AML.T0999")
     assert raised.value.code == -32602  # the spec's code for a missing resource
+
+
+# -------------------------------------------------------------------------- serving
+
+
+@pytest.mark.parametrize(("host", "token", "warned"), [
+    ("0.0.0.0", None, True), ("0.0.0.0", "t0ken", False), ("127.0.0.1", None, False),
+])
+def test_http_serving_warns_on_an_open_address_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    host: str, token: str | None, warned: bool,
+) -> None:
+    import uvicorn
+
+    from atlas_rag.mcp_server import BearerTokenGuard, serve
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))
+    settings = make_settings(tmp_path, mcp_token=token)
+    with caplog.at_level("WARNING", logger="atlas_rag.mcp_server"):
+        serve(settings, http=True, host=host, port=8765)
+    assert (served["host"], served["port"]) == (host, 8765)
+    assert isinstance(served["app"], BearerTokenGuard) == bool(token)
+    assert ("ATLAS_RAG_MCP_TOKEN" in caplog.text) == warned
