@@ -99,6 +99,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from .mcp_server import serve
+
+    serve(_settings(args), http=args.http, host=args.http_host, port=args.http_port,
+          allowed_hosts=args.allow_host or ())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.run import main as run_eval
 
@@ -176,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("chat", cmd_chat, "serve the chat assistant in the browser")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    index_options(p)
+
+    p = add("mcp", cmd_mcp, "serve the ATLAS tools to MCP clients (stdio, or --http)")
+    p.add_argument("--http", action="store_true",
+                   help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio "
+                        "(a token from ATLAS_RAG_MCP_TOKEN is required when set)")
+    p.add_argument("--host", dest="http_host", default="127.0.0.1",
+                   help="address to bind with --http (default 127.0.0.1)")
+    p.add_argument("--port", dest="http_port", type=int, default=8765,
+                   help="port with --http (default 8765)")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="a Host name clients may use besides loopback (repeatable)")
     index_options(p)
 
     p = add("eval", cmd_eval, "measure retrieval quality against the eval sets and baselines")

@@ -105,6 +105,12 @@ def render_page(record: Record, catalog: Catalog) -> str:
     if record.procedure:
         meta["procedure"] = [{"tactic": s.tactic, "technique": s.technique} for s in record.procedure]
     meta.update({k: v for k, v in record.extra.items() if v not in ("", [], None)})
+    post = frontmatter.Post(page_body(record, catalog), **meta)
+    return frontmatter.dumps(post, sort_keys=False) + "\n"
+
+
+def page_body(record: Record, catalog: Catalog) -> str:
+    """The markdown body of a record's page (its text and relations, no frontmatter)."""
 
     def link(atlas_id: str) -> str:
         return wiki(catalog.records[atlas_id])
@@ -170,8 +176,7 @@ def render_page(record: Record, catalog: Catalog) -> str:
         if value:
             lines.append(f"- **{label}:** {value}")
     lines += [f"- **ATLAS version:** {record.atlas_version}", f"- **URL:** {record.url}", ""]
-    post = frontmatter.Post("\n".join(lines), **meta)
-    return frontmatter.dumps(post, sort_keys=False) + "\n"
+    return "\n".join(lines)
 
 
 def write_corpus(catalog: Catalog, corpus_dir: Path) -> int:

@@ -43,6 +43,10 @@ class QueryError(AtlasRagError, ValueError):
     """A query is empty, too long or otherwise unusable."""
 
 
+class InvalidArgumentError(AtlasRagError, ValueError):
+    """An argument of a tool or function has a value it cannot use."""
+
+
 class UnknownIdError(AtlasRagError, KeyError):
     """An ATLAS ID that the index does not know."""
 

@@ -94,6 +94,11 @@ class Settings:
     auth: str | None = _doc("user:password required by the chat, if set.", default=None)
     queue_size: int = _doc("Most chat requests waiting in Gradio's queue.", default=128)
     concurrency: int = _doc("Chat requests answered at once.", default=4)
+    mcp_token: str | None = _doc(
+        "Bearer token that `atlas-rag mcp --http` requires (Authorization: Bearer ...). "
+        "Empty: no token.",
+        default=None, repr=False,
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,5 +1,5 @@
-"""The runtime opens no outbound connection: build, search, ask and the chat, with the real model,
-and search re-ranked by a cross-encoder loaded by local path.
+"""The runtime opens no outbound connection: build, search, ask, the MCP tools and the chat, with
+the real model, and search re-ranked by a cross-encoder loaded by local path.
 
 A fresh interpreter blocks every socket connection and name lookup that is not loopback and
 records the attempts; the whole flow must finish with none recorded.
@@ -8,6 +8,7 @@ records the attempts; the whole flow must finish with none recorded.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -69,6 +70,30 @@ GUARDED_RUN = textwrap.dedent(
     rag.search("copying a prediction endpoint")
     rag.ask("which mitigations address AML.T0903?")
     rag.ask("what is the weather tomorrow?")
+
+    import anyio
+    from mcp import Client
+    from atlas_rag.mcp_server import build_server
+
+    async def use_mcp_tools():
+        calls = [
+            ("search", {"query": "copying a prediction endpoint"}),
+            ("get_object", {"atlas_id": "t0903"}),
+            ("related", {"atlas_id": "AML.T0901", "relation": "subtechniques"}),
+            ("ask", {"question": "which mitigations address AML.T0903?"}),
+            ("map_text", {"text": "They queried the prediction endpoint thousands of times."}),
+            ("list_tactics", {}),
+            ("navigator_layer", {"text": "They leaked the silo ledger of training records."}),
+        ]
+        async with Client(build_server(rag), raise_exceptions=True) as client:
+            for name, arguments in calls:
+                result = await client.call_tool(name, arguments)
+                assert not result.is_error, (name, result.content)
+            await client.read_resource("atlas://object/AML.T0903")
+            await client.read_resource("atlas://release")
+        return [name for name, _ in calls]
+
+    mcp_tools = anyio.run(use_mcp_tools)
     from atlas_rag.embeddings import default_model_path
     cross_encoder = pathlib.Path(work) / "cross-encoder"
     shutil.copytree(default_model_path(), cross_encoder)
@@ -78,7 +103,7 @@ GUARDED_RUN = textwrap.dedent(
     launch(app, settings, prevent_thread_lock=True)
     page = urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/", timeout=30).read()
     app.close()
-    print(json.dumps({"attempts": attempts, "page_bytes": len(page)}))
+    print(json.dumps({"attempts": attempts, "page_bytes": len(page), "mcp_tools": mcp_tools}))
     """
 )
 
@@ -94,9 +119,12 @@ def test_runtime_opens_no_outbound_connection(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(script), str(FIXTURE_RELEASE), str(tmp_path), str(port)],
         capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
+             # the code under test, when it is not the installed copy (a worktree)
+             **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {})},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["page_bytes"] > 1000  # the chat page was served
+    assert len(result["mcp_tools"]) == 7  # every MCP tool answered
     assert result["attempts"] == [], f"outbound attempts: {result['attempts']}"
