@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,3 +167,13 @@ class Full(IndexPaths):
 
     def current(self) -> str:
         return (self.index_dir / "CURRENT").read_text().strip()
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Terminate a server started by a test, and kill it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import TESTS_DIR
+from helpers import TESTS_DIR, stop_process
 
 STARTUP_SECONDS = 90
 
@@ -94,9 +94,4 @@ def live_chat(root: Path, max_input_chars: int) -> Iterator[ChatServer]:
         _wait_until_up(process, url, log)
         yield ChatServer(url, max_input_chars, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)

@@ -25,7 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from atlas_rag import Settings, build_index
 from atlas_rag.mcp_server import build_server
-from helpers import FIXTURE_RELEASE, Full, make_settings
+from helpers import FIXTURE_RELEASE, Full, make_settings, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -100,12 +100,7 @@ def http_server(settings: Settings, root: Path, **env: str) -> Iterator[str]:
                 time.sleep(0.1)
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 async def check_session(client: Client) -> None:
