@@ -14,9 +14,10 @@ PY
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet torch==2.13.0
 # The rest with uv (from PyPI, pinned): it downloads and installs in parallel, a few times faster
-# than pip; torch is already there, so it keeps the CPU build. pip is the fallback.
+# than pip; torch is already there, so it keeps the CPU build. Files are copied, not hard-linked
+# from uv's cache: nltk (under llama-index) refuses to read multiply-linked files. pip is the fallback.
 if "$venv/bin/python" -m pip install --quiet uv==0.13.9 \
-        && "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e ".[dev]"; then
+        && "$venv/bin/uv" pip install --quiet --link-mode copy --python "$venv/bin/python" -e ".[dev]"; then
     :
 else
     echo "uv failed; installing with pip" >&2
