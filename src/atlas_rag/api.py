@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from .store import Generation, Store, StoreBackend
 from .tuning import embedder_for
 
 logger = logging.getLogger(__name__)
+# Query vectors embedded ahead (a write-up's windows) kept at most, in case some go unused.
+PREFETCH_LIMIT = 2000
 
 
 def exact_nearest(matrix: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -153,13 +155,26 @@ class AtlasRAG:
         # and a search needs no round trip to Chroma (or to a Chroma server).
         matrix = np.asarray(stored.embeddings, dtype=np.float32).reshape(len(chunks), -1)
 
+        # Queries known in advance (the windows of a pasted write-up) are embedded in one batch,
+        # several times faster than one by one; each vector is used once, then dropped.
+        ready: dict[str, np.ndarray] = {}
+
+        def prefetch(queries: Sequence[str]) -> None:
+            missing = [q for q in dict.fromkeys(queries) if q not in ready]
+            if len(ready) > PREFETCH_LIMIT:
+                ready.clear()
+            if missing:
+                ready.update(zip(missing, self.query_embedder.embed(missing), strict=True))
+
         def dense(query: str, k: int) -> list[tuple[int, float]]:
-            vector = self.query_embedder.embed([query])[0]
+            vector = ready.pop(query, None)
+            if vector is None:
+                vector = self.query_embedder.embed([query])[0]
             return exact_nearest(matrix, vector, k)
 
         retriever = Retriever(
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
-            reranker=self.reranker, rerank_depth=self.settings.rerank_depth,
+            reranker=self.reranker, rerank_depth=self.settings.rerank_depth, prefetch=prefetch,
         )
         answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars)
         with self._lock:

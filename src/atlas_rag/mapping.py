@@ -62,6 +62,8 @@ def evidence(retriever: Retriever, text: str) -> dict[str, Evidence]:
     found = sentences(text) or [text.strip()]
     windows = found + [f"{a} {b}" for a, b in itertools.pairwise(found)]
     out: dict[str, Evidence] = {}
+    retriever.prefetch([w[: retriever.max_query_chars] for w in windows]
+                       + [text[: retriever.max_query_chars]])
     for window in windows:
         hits = retriever.search(window[: retriever.max_query_chars], k=WINDOW_RESULTS,
                                 types=TECHNIQUE_TYPES)

@@ -79,8 +79,10 @@ class Retriever:
         weights: dict[str, float] | None = None,
         reranker: Reranker | None = None,
         rerank_depth: int = 20,
+        prefetch: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.catalog = catalog
+        self._prefetch = prefetch
         self.chunks = list(chunks)
         # Answering asks the same query several times (scope check, subject, ranking).
         self.dense = functools.lru_cache(maxsize=512)(dense) if dense else None
@@ -116,6 +118,11 @@ class Retriever:
         }
 
     # ------------------------------------------------------------------ public
+
+    def prefetch(self, queries: Sequence[str]) -> None:
+        """Embed queries about to be searched in one batch (the windows of a write-up)."""
+        if self._prefetch is not None and self.dense is not None:
+            self._prefetch([with_formal_words(self.check_query(q)) for q in queries])
 
     def check_query(self, query: str, limit: int | None = None) -> str:
         """The query, cleaned; QueryError if it is empty or too long."""

@@ -199,3 +199,24 @@ def test_get_unknown_id_is_an_unknown_id_error_and_a_key_error(rag: AtlasRAG, ba
         assert bad.upper() in str(info.value)
     with pytest.raises(KeyError):
         rag.get(bad)
+
+
+def test_map_text_embeds_its_windows_in_one_batch_with_the_same_result(
+    built_index: BuiltIndex,
+) -> None:
+    from helpers import FakeEmbedder
+
+    text = ("The crew slipped tainted kernels into the seedbank before the spring grafting. "
+            "Weeks later they cloned the weathervane predictor through its public endpoint. "
+            "Then they scraped the tidal charts to time the next release.")
+    results = []
+    for batched in (True, False):
+        embedder = FakeEmbedder()
+        rag = AtlasRAG.open(built_index.index_dir, settings=built_index.settings, embedder=embedder)
+        if not batched:
+            rag.retriever._prefetch = None
+        hits = rag.map_text(text)
+        results.append(([h.id for h in hits], embedder.calls))
+    (batched_ids, batched_calls), (single_ids, single_calls) = results
+    assert batched_ids == single_ids and batched_ids
+    assert batched_calls < single_calls  # five windows and the whole text: one call, not six
