@@ -309,6 +309,7 @@ def _report_tab(gr: Any, rag: AtlasRAG, settings: Settings) -> None:
     message = gr.Markdown(elem_id="map-message")
     matrix = gr.HTML(elem_id="matrix")
     evidence = gr.Dataframe(headers=EVIDENCE_HEADERS, label="Evidence", wrap=True,
+                            column_widths=["28%", "8%", "64%"],
                             interactive=False, elem_id="evidence")
     mitigations = gr.Markdown(elem_id="report-mitigations")
     upload.upload(load, inputs=upload, outputs=[report, message], api_name=False)

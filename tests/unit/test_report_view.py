@@ -85,3 +85,17 @@ def test_app_endpoint_writes_the_layer_file(rag: AtlasRAG, built_index: BuiltInd
     assert {r["techniqueID"] for r in layer["techniques"]} >= {"AML.T0903"}
     message, *_, download = endpoint.fn("")
     assert message == EMPTY_REPORT and download.visible is False
+
+
+def test_uploaded_text_file_fills_the_report_box(rag: AtlasRAG, built_index: BuiltIndex,
+                                                 tmp_path: Path) -> None:
+    app = build_app(rag, built_index.settings)
+    (load,) = [fn.fn for fn in app.fns.values() if getattr(fn.fn, "__name__", "") == "load"]
+    report = tmp_path / "incident.md"
+    report.write_bytes(REPORT.encode("utf-8") + b"\n\xff")
+    text, message = load(str(report))
+    assert text.startswith(REPORT) and message == ""
+    other = tmp_path / "incident.pdf"
+    other.write_bytes(b"%PDF-1.4")
+    assert load(str(other)) == ("", "⚠️ Upload a .txt or .md file.")
+    assert load(None) == ("", "")
