@@ -97,6 +97,14 @@ def test_pasted_report_lights_up_the_matrix_and_the_layer_downloads(
     assert shown.stat().st_size > 10_000
 
 
+def test_uploaded_file_fills_the_report_box(page: Page, tmp_path: Path) -> None:
+    report = tmp_path / "incident.md"
+    report.write_text("# Incident\n\n" + WRITE_UP, encoding="utf-8")
+    page.locator("#report-file input[type=file]").set_input_files(str(report))
+    expect(page.locator("#report-input textarea")).to_have_value(
+        "# Incident\n\n" + WRITE_UP, timeout=MAP_MS)
+
+
 def test_over_long_report_states_the_limit(page: Page, chat_server: ChatServer) -> None:
     limit = chat_server.max_input_chars
     map_report(page, "b" * (limit + 1))
