@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from . import navigator
 from .answer import Answer, GroundedAnswerer, final_answer, stream_text
 from .catalog import Catalog
 from .conversation.intents import LazyIntentModel
 from .embeddings import Embedder, SentenceTransformerEmbedder
-from .errors import IndexIncompatibleError
+from .errors import IndexIncompatibleError, InvalidArgumentError
 from .indexer import BuildReport, build, manifest_problem
 from .mapping import map_text
 from .records import Record
@@ -235,6 +236,37 @@ class AtlasRAG:
     def map_text(self, text: str, k: int = 10) -> list[Hit]:
         """Techniques shown in an incident write-up, each with the sentence that shows it."""
         return map_text(self.retriever, text, k=k, max_chars=self.settings.max_input_chars)
+
+    def layer(
+        self,
+        case_study: str | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        text: str | None = None,
+        frequency: bool = False,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """An ATLAS Navigator layer (JSON as a dict) of one source: a case study's procedure,
+        a list of technique ``ids``, the techniques a ``text`` shows (scored by confidence),
+        or the ``frequency`` of techniques across case studies."""
+        given = [case_study is not None, ids is not None, text is not None, frequency]
+        if sum(given) != 1:
+            raise InvalidArgumentError(
+                "give exactly one source for a layer",
+                "a case-study ID, ids=[...], text='...' or frequency=True",
+            )
+        if case_study is not None:
+            return navigator.case_study_layer(self.catalog, case_study)
+        if ids is not None:
+            return navigator.ids_layer(self.catalog, ids, name=name or "atlas-rag")
+        if text is not None:
+            hits = self.map_text(text, k=navigator.MAX_MAPPED)
+            return navigator.mapping_layer(self.catalog, hits, name=name or "atlas-rag map")
+        return navigator.frequency_layer(self.catalog)
+
+    def read_layer(self, data: str | bytes | dict[str, Any]) -> navigator.ReadLayer:
+        """A Navigator layer read back against this release; LayerError says what is wrong."""
+        return navigator.read_layer(self.catalog, data)
 
     def ask(self, question: str, history: Any = None) -> Answer:
         """Answer a question, citing ATLAS IDs; ``history`` holds the earlier turns."""

@@ -7,16 +7,21 @@ browser and comes back with each message.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .answer import TYPE_LABELS, Answer
 from .api import AtlasRAG
 from .errors import AtlasRagError
+from .report_view import EVIDENCE_HEADERS, map_report
 from .retrieval import Hit
 from .settings import Settings
 
@@ -50,6 +55,7 @@ GENERIC_ERROR = (
     "please try again or rephrase the question."
 )
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+UPLOAD_TYPES = (".txt", ".md")
 
 ChatFn = Callable[..., Iterator[str]]
 
@@ -238,24 +244,77 @@ def build_app(
     with gr.Blocks(title=TITLE, fill_height=True, analytics_enabled=False) as app:
         gr.Markdown(f"<h1 style='text-align: center; margin-bottom: 0'>{TITLE}</h1>")
         gr.Markdown(current_release, elem_id="atlas-release")
-        gr.ChatInterface(
-            make_responder(rag, settings),
-            chatbot=gr.Chatbot(label="atlas-rag", scale=1, render=False),
-            textbox=gr.Textbox(
-                placeholder="Ask about an ATLAS technique, tactic, mitigation or case study…",
-                show_label=False, scale=7, autofocus=True, submit_btn=True, stop_btn=True,
-                elem_id="chat-input", render=False,
-            ),
-            additional_inputs=[type_filter, tactic_filter],
-            additional_inputs_accordion=gr.Accordion(label="Filters", open=False, render=False),
-            examples=[[question] for question in EXAMPLES],
-            cache_examples=False,
-            api_name="chat",
-            analytics_enabled=False,
-            fill_height=True,
-        )
+        with gr.Tab("Chat", id="chat"):
+            _chat_tab(gr, rag, settings, type_filter, tactic_filter)
+        with gr.Tab("Map a report", id="map-report"):
+            _report_tab(gr, rag, settings)
     app.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return app
+
+
+def _chat_tab(gr: Any, rag: AtlasRAG, settings: Settings, type_filter: Any,
+              tactic_filter: Any) -> None:
+    """The chat: questions answered with citations; filters turn it into a search."""
+    gr.ChatInterface(
+        make_responder(rag, settings),
+        chatbot=gr.Chatbot(label="atlas-rag", scale=1, render=False),
+        textbox=gr.Textbox(
+            placeholder="Ask about an ATLAS technique, tactic, mitigation or case study…",
+            show_label=False, scale=7, autofocus=True, submit_btn=True, stop_btn=True,
+            elem_id="chat-input", render=False,
+        ),
+        additional_inputs=[type_filter, tactic_filter],
+        additional_inputs_accordion=gr.Accordion(label="Filters", open=False, render=False),
+        examples=[[question] for question in EXAMPLES],
+        cache_examples=False,
+        api_name="chat",
+        analytics_enabled=False,
+        fill_height=True,
+    )
+
+
+def _report_tab(gr: Any, rag: AtlasRAG, settings: Settings) -> None:
+    """Paste or upload a write-up; see it on the matrix, its evidence, mitigations, the layer."""
+    folder = Path(tempfile.mkdtemp(prefix="atlas-rag-layers-"))
+    limit = settings.max_input_chars
+
+    def show(text: str | None) -> tuple[Any, ...]:
+        view = map_report(rag, text, limit)
+        download = gr.DownloadButton(visible=False)
+        if view.layer is not None:
+            data = json.dumps(view.layer, indent=2, ensure_ascii=False)
+            path = folder / f"atlas-layer-{hashlib.sha256(data.encode()).hexdigest()[:12]}.json"
+            path.write_text(data + "\n", encoding="utf-8")
+            download = gr.DownloadButton(value=str(path), visible=True)
+        return view.message, view.matrix_html, view.evidence, view.mitigations, download
+
+    def load(path: str | None) -> tuple[str, str]:
+        if not path:
+            return "", ""
+        if Path(path).suffix.lower() not in UPLOAD_TYPES:
+            return "", f"⚠️ Upload a {' or '.join(UPLOAD_TYPES)} file."
+        return Path(path).read_bytes().decode("utf-8", errors="replace"), ""
+
+    gr.Markdown("Paste an incident write-up: the techniques it shows appear on the ATLAS "
+                "matrix, with the sentence that shows each and the mitigations that cover them.")
+    with gr.Row():
+        report = gr.Textbox(label="Report", lines=8, max_lines=20, scale=4, elem_id="report-input",
+                            placeholder="What happened, in plain words…")
+        upload = gr.File(label="or upload a .txt / .md file", file_types=list(UPLOAD_TYPES),
+                         type="filepath", scale=1, elem_id="report-file")
+    with gr.Row():
+        button = gr.Button("Map the report", variant="primary", elem_id="map-button")
+        download = gr.DownloadButton("Download the Navigator layer", visible=False,
+                                     elem_id="layer-download")
+    message = gr.Markdown(elem_id="map-message")
+    matrix = gr.HTML(elem_id="matrix")
+    evidence = gr.Dataframe(headers=EVIDENCE_HEADERS, label="Evidence", wrap=True,
+                            column_widths=["28%", "8%", "64%"],
+                            interactive=False, elem_id="evidence")
+    mitigations = gr.Markdown(elem_id="report-mitigations")
+    upload.upload(load, inputs=upload, outputs=[report, message], api_name=False)
+    outputs = [message, matrix, evidence, mitigations, download]
+    button.click(show, inputs=report, outputs=outputs, api_name="map_report")
 
 
 def is_loopback(host: str) -> bool:

@@ -80,6 +80,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     rag = _open(args)
     text = sys.stdin.read() if args.file == "-" else _read_text(Path(args.file))
     hits = rag.map_text(text, k=args.k)
+    if args.layer:
+        from .navigator import mapping_layer, write_layer
+
+        written = write_layer(mapping_layer(rag.catalog, hits), args.layer)
+        print(f"Navigator layer of {len(hits)} technique(s) written to {written}", file=sys.stderr)
     if args.json:
         print(json.dumps([asdict(h) for h in hits], indent=2))
         return 0
@@ -89,6 +94,37 @@ def cmd_map(args: argparse.Namespace) -> int:
         tactics = ", ".join(rag.catalog.records[t].name for t in hit.tactics if t in rag.catalog)
         print(f"{n}. {hit.id}  {hit.name}  ({tactics or 'no tactic'})  score {hit.score:.3f}")
         print(f"   evidence: \"{hit.snippet}\"")
+    return 0
+
+
+def cmd_layer(args: argparse.Namespace) -> int:
+    from .navigator import write_layer
+
+    sources = [args.case_study is not None, args.ids is not None, args.frequency, args.read is not None]
+    if sum(sources) != 1:
+        raise AtlasRagError(
+            "give one source: a case-study ID, --ids, --frequency or --read",
+            "e.g. `atlas-rag layer AML.CS0000 --out cs.json` or `atlas-rag layer --read l.json`",
+        )
+    rag = _open(args)
+    if args.read is not None:
+        read = rag.read_layer(_read_bytes(Path(args.read)))
+        print(f"{read.name or 'Layer'}: {len(read.ids)} technique(s) "
+              f"({len(read.techniques)} row(s)) of ATLAS {rag.version}")
+        for row in read.techniques:
+            score = f"  score {row.score:g}" if row.score is not None else ""
+            print(f"{row.id}  {row.name}  [{row.tactic or 'no tactic'}]{score}")
+            if row.comment:
+                print(f"   {row.comment}")
+        return 0
+    if not args.out:
+        raise AtlasRagError("--out is required to write a layer", "e.g. --out layer.json")
+    ids = args.ids.replace(",", " ").split() if args.ids is not None else None
+    layer = rag.layer(args.case_study, ids=ids, frequency=args.frequency, name=args.name)
+    written = write_layer(layer, args.out)
+    rows = layer["techniques"]
+    print(f"{layer['name']}: {len({r['techniqueID'] for r in rows})} technique(s), "
+          f"{len(rows)} row(s), written to {written}")
     return 0
 
 
@@ -128,8 +164,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _read_text(path: Path) -> str:
+    return _read_bytes(path).decode("utf-8", errors="replace")
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
+        return path.read_bytes()
     except OSError as exc:
         raise AtlasRagError(f"cannot read {path}: {exc.strerror}") from exc
 
@@ -179,6 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", required=True, help="text file, or - for standard input")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--layer", type=Path, metavar="FILE",
+                   help="also write the mapped techniques as an ATLAS Navigator layer (JSON)")
+    index_options(p)
+
+    p = add("layer", cmd_layer, "write an ATLAS Navigator layer, or read one back")
+    p.add_argument("case_study", nargs="?", help="a case study ID: its procedure as a layer")
+    p.add_argument("--ids", help="technique IDs, separated by commas")
+    p.add_argument("--frequency", action="store_true",
+                   help="how many case studies used each technique (score = the count)")
+    p.add_argument("--read", type=Path, metavar="FILE",
+                   help="list the techniques of a layer exported from the Navigator")
+    p.add_argument("--out", type=Path, help="file to write the layer to")
+    p.add_argument("--name", help="the layer's name (with --ids)")
     index_options(p)
 
     p = add("chat", cmd_chat, "serve the chat assistant in the browser")

@@ -56,3 +56,7 @@ class UnknownIdError(AtlasRagError, KeyError):
 
 class SettingsError(AtlasRagError, ValueError):
     """A setting has a value that cannot be used."""
+
+
+class LayerError(AtlasRagError, ValueError):
+    """A Navigator layer that cannot be read: not JSON, another domain, or unknown IDs."""

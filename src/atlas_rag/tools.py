@@ -26,8 +26,7 @@ from .api import AtlasRAG
 from .corpus import page_body, render_page
 from .errors import InvalidArgumentError, UnknownIdError
 from .ids import read_id
-from .navigator import LayerEntry, tactic_shortname
-from .navigator import navigator_layer as build_layer
+from .navigator import tactic_shortname
 from .records import TYPES, Record
 
 MAX_K = 50
@@ -301,20 +300,16 @@ def navigator_layer(
     ] = None,
     name: Annotated[str, Field(description="The layer's name")] = "atlas-rag",
 ) -> dict[str, Any]:
-    """An ATLAS Navigator layer (JSON) of the given techniques or of those a text shows."""
+    """An ATLAS Navigator layer (JSON) of the given techniques (highlighted, score 100) or of
+    those a text shows (score = confidence x 100, comment = evidence sentence)."""
     if bool(atlas_ids) == bool(text and text.strip()):
         raise InvalidArgumentError(
             "give either atlas_ids or text",
             "atlas_ids=['AML.T0051'] highlights techniques; text='...' maps a write-up",
         )
     if atlas_ids:
-        entries = [LayerEntry(i) for i in atlas_ids]
-        description = ""
-    else:
-        mapped = rag.map_text(str(text), k=MAX_K)
-        entries = [LayerEntry(h.id, h.score, h.snippet) for h in mapped]
-        description = "Techniques shown by a text, scored by confidence (atlas-rag map_text)"
-    return build_layer(rag.catalog, entries, name=name, description=description)
+        return rag.layer(ids=atlas_ids, name=name)
+    return rag.layer(text=str(text), name=name)
 
 
 # ---------------------------------------------------------------------------- resources

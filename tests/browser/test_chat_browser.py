@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, CHROMIUM_ARGS, save_screenshot
 from live_chat import ChatServer
-
-from helpers import TESTS_DIR
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = TESTS_DIR.parent / "reports" / "screenshots"
 ANSWER_MS = 30_000
 
 if not CHROMIUM.exists():
@@ -52,13 +44,6 @@ def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]
             yield tab
         finally:
             browser.close()
-
-
-def save_screenshot(page: Page, name: str, tmp_path: Path) -> None:
-    """Into the test's tmp folder and reports/screenshots/ for people to look at."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(tmp_path / name), full_page=True)
-    shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
 
 
 def ask(page: Page, question: str) -> Locator:

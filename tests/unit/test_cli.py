@@ -196,3 +196,97 @@ def test_bad_setting_in_the_environment(
     monkeypatch.setenv("ATLAS_RAG_MAX_QUERY_CHARS", "lots")
     assert main(["search", "seedbank", "--index-dir", str(built_index.index_dir)]) == 1
     assert "ATLAS_RAG_MAX_QUERY_CHARS" in _error_line(capsys)
+
+
+# ---------------------------------------------------------------------- Navigator layers
+
+REPORT = (
+    "The intruders queried the prediction endpoint thousands of times and fitted a "
+    "faithful weathervane replica from the answers. Later they leaked the silo ledger "
+    "of training records through an unwatched export."
+)
+
+
+def _layer_rows(path: Path) -> list[tuple[str, str]]:
+    layer = json.loads(path.read_text(encoding="utf-8"))
+    assert layer["domain"] == "atlas-atlas"
+    return [(r["techniqueID"], r["tactic"]) for r in layer["techniques"]]
+
+
+def test_map_writes_a_layer_of_what_it_printed(
+    built_index: BuiltIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.txt"
+    report.write_text(REPORT, encoding="utf-8")
+    code = main(["map", "--file", str(report), "--json", "--layer", str(tmp_path / "m.json"),
+                 "--index-dir", str(built_index.index_dir)])
+    assert code == 0
+    out, err = capsys.readouterr()
+    printed = {h["id"]: h["score"] for h in json.loads(out)}
+    assert "AML.T0903" in printed and "m.json" in err
+    layer = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    scored = {r["techniqueID"]: r["score"] for r in layer["techniques"] if "score" in r}
+    assert scored == {i: round(s * 100, 1) for i, s in printed.items()}
+
+
+@pytest.mark.parametrize(("arguments", "wanted"), [
+    (["AML.CS0901"], [("AML.T0901", "orchard-surveying"), ("AML.T0901.001", "orchard-surveying"),
+                      ("AML.T0902", "seedbank-tampering"), ("AML.T0903", "harvest-siphoning")]),
+    (["--ids", "AML.T0903,t0904"], [("AML.T0904", "orchard-surveying"),
+                                    ("AML.T0903", "harvest-siphoning"),
+                                    ("AML.T0904", "harvest-siphoning")]),
+    (["--frequency"], [("AML.T0901", "orchard-surveying"), ("AML.T0901.001", "orchard-surveying"),
+                       ("AML.T0901.002", "orchard-surveying"), ("AML.T0904", "orchard-surveying"),
+                       ("AML.T0902", "seedbank-tampering"), ("AML.T0903", "harvest-siphoning"),
+                       ("AML.T0904", "harvest-siphoning")]),
+])
+def test_layer_command_writes_the_file(
+    built_index: BuiltIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    arguments: list[str], wanted: list[tuple[str, str]],
+) -> None:
+    out_file = tmp_path / "sub" / "layer.json"
+    code = main(["layer", *arguments, "--out", str(out_file),
+                 "--index-dir", str(built_index.index_dir)])
+    assert code == 0
+    assert _layer_rows(out_file) == wanted
+    assert f"written to {out_file}" in capsys.readouterr().out
+
+
+def test_layer_read_lists_techniques_with_names(
+    built_index: BuiltIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cs.json"
+    assert main(["layer", "AML.CS0902", "--out", str(path),
+                 "--index-dir", str(built_index.index_dir)]) == 0
+    capsys.readouterr()
+    assert main(["layer", "--read", str(path), "--index-dir", str(built_index.index_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("AML.CS0902: Glasshouse Cartographer Incident: 3 technique(s) "
+                        "(3 row(s)) of ATLAS 0.9.0")
+    assert "AML.T0901.002  Lighthouse Beacon Probing: Tidal Chart Scraping  [orchard-surveying]  " \
+           "score 100" in lines
+
+
+@pytest.mark.parametrize(("content", "wanted"), [
+    ('{"domain": "enterprise-attack", "techniques": []}', "'enterprise-attack' domain, not ATLAS"),
+    ('{"domain": "atlas-atlas", "techniques": [{"techniqueID": "AML.T0051"}]}',
+     "not in ATLAS 0.9.0: AML.T0051"),
+    ("not a layer", "the layer is not JSON"),
+])
+def test_layer_read_errors_are_one_line_and_exit_1(
+    built_index: BuiltIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    content: str, wanted: str,
+) -> None:
+    path = tmp_path / "l.json"
+    path.write_text(content, encoding="utf-8")
+    assert main(["layer", "--read", str(path), "--index-dir", str(built_index.index_dir)]) == 1
+    assert wanted in _error_line(capsys)
+
+
+@pytest.mark.parametrize("arguments", [[], ["AML.CS0901", "--frequency"], ["AML.CS0901"]])
+def test_layer_command_needs_one_source_and_an_output(
+    built_index: BuiltIndex, capsys: pytest.CaptureFixture[str], arguments: list[str]
+) -> None:
+    assert main(["layer", *arguments, "--index-dir", str(built_index.index_dir)]) == 1
+    line = _error_line(capsys)
+    assert "give one source" in line or "--out is required" in line

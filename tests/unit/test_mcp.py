@@ -179,11 +179,15 @@ async def test_navigator_layer_from_ids_has_one_row_per_technique_and_tactic(
     assert layer["domain"] == "atlas-atlas" and layer["name"] == "incident 7"
     assert set(layer["versions"]) >= {"layer", "navigator"}
     rows = [(r["techniqueID"], r["tactic"]) for r in layer["techniques"]]
-    # AML.T0904 is in two tactics, the sub-technique in its parent's one.
-    assert sorted(rows) == [("AML.T0901.001", "orchard-surveying"),
+    # AML.T0904 is in two tactics, the sub-technique in its parent's one; the parent gets an
+    # unscored row that expands it, so the Navigator shows the sub-technique.
+    assert sorted(rows) == [("AML.T0901", "orchard-surveying"), ("AML.T0901.001", "orchard-surveying"),
                             ("AML.T0904", "harvest-siphoning"), ("AML.T0904", "orchard-surveying")]
     for row in layer["techniques"]:
-        assert row["enabled"] is True and "color" in row and "score" not in row
+        listed = row["techniqueID"] != "AML.T0901"
+        assert row["enabled"] is True and ("color" in row) == listed
+        assert row.get("score") == (100 if listed else None)
+        assert row["showSubtechniques"] == (not listed)
 
 
 async def test_navigator_layer_from_text_scores_by_confidence(client: Client) -> None:
@@ -192,16 +196,20 @@ async def test_navigator_layer_from_text_scores_by_confidence(client: Client) ->
     confidence = {t["id"]: (t["confidence"], t["evidence"]) for t in mapped}
     assert {r["techniqueID"] for r in layer["techniques"]} == set(confidence)
     for row in layer["techniques"]:
-        assert (row["score"], row["comment"]) == confidence[row["techniqueID"]]
-    assert layer["gradient"]["minValue"] == 0 and layer["gradient"]["maxValue"] == 1
+        score, evidence = confidence[row["techniqueID"]]
+        assert (row["score"], row["comment"]) == (round(score * 100, 1), evidence)
+    assert layer["gradient"]["minValue"] == 0 and layer["gradient"]["maxValue"] == 100
 
 
 def test_navigator_layer_is_a_pure_function_of_the_catalog(catalog: Catalog) -> None:
-    layer = navigator_layer(catalog, [LayerEntry("AML.T0902", 0.5, "seen"),
-                                      LayerEntry("AML.T0902", 0.9)])
+    layer = navigator_layer(catalog, [LayerEntry("AML.T0902", 50, "seen"),
+                                      LayerEntry("AML.T0902", 90)])
     assert layer["techniques"] == [{
         "techniqueID": "AML.T0902", "tactic": "seedbank-tampering", "comment": "seen",
-        "enabled": True, "showSubtechniques": True, "score": 0.5,
+        "enabled": True, "showSubtechniques": False, "score": 50,
+        "links": [{"label": "AML.T0902 on atlas.mitre.org",
+                   "url": "https://atlas.mitre.org/techniques/AML.T0902"}],
+        "metadata": [],
     }]
     assert tactic_shortname("ML Model Access") == "ml-model-access"
     assert tactic_shortname("Command and Control") == "command-and-control"
