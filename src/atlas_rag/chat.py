@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .answer import TYPE_LABELS, Answer
 from .api import AtlasRAG
 from .errors import AtlasRagError
-from .report_view import EVIDENCE_HEADERS, map_report
+from .report_view import EVIDENCE_HEADERS, answer_layer, map_report
 from .retrieval import Hit
 from .settings import Settings
 
@@ -254,10 +254,12 @@ def build_app(
 
 def _chat_tab(gr: Any, rag: AtlasRAG, settings: Settings, type_filter: Any,
               tactic_filter: Any) -> None:
-    """The chat: questions answered with citations; filters turn it into a search."""
+    """The chat: questions answered with citations; filters turn it into a search. Below it,
+    the Navigator layer of the techniques the last answer cites."""
+    chatbot = gr.Chatbot(label="atlas-rag", scale=1, render=False)
     gr.ChatInterface(
         make_responder(rag, settings),
-        chatbot=gr.Chatbot(label="atlas-rag", scale=1, render=False),
+        chatbot=chatbot,
         textbox=gr.Textbox(
             placeholder="Ask about an ATLAS technique, tactic, mitigation or case study…",
             show_label=False, scale=7, autofocus=True, submit_btn=True, stop_btn=True,
@@ -271,6 +273,24 @@ def _chat_tab(gr: Any, rag: AtlasRAG, settings: Settings, type_filter: Any,
         analytics_enabled=False,
         fill_height=True,
     )
+    folder = Path(tempfile.mkdtemp(prefix="atlas-rag-layers-"))
+
+    def layer_of_last_answer(history: list[Any] | None) -> tuple[Any, str]:
+        try:
+            layer, note = answer_layer(rag, history)
+        except AtlasRagError as exc:
+            return gr.DownloadButton(visible=False), error_message(exc)
+        if layer is None:
+            return gr.DownloadButton(visible=False), note
+        return gr.DownloadButton(value=str(_layer_file(folder, layer)), visible=True), note
+
+    with gr.Row():
+        button = gr.Button("Navigator layer of the last answer", size="sm",
+                           elem_id="chat-layer-button")
+        download = gr.DownloadButton("Download the layer", visible=False, size="sm",
+                                     elem_id="chat-layer-download")
+    note = gr.Markdown(elem_id="chat-layer-note")
+    button.click(layer_of_last_answer, inputs=chatbot, outputs=[download, note], api_name=False)
 
 
 def _report_tab(gr: Any, rag: AtlasRAG, settings: Settings) -> None:
@@ -282,10 +302,7 @@ def _report_tab(gr: Any, rag: AtlasRAG, settings: Settings) -> None:
         view = map_report(rag, text, limit)
         download = gr.DownloadButton(visible=False)
         if view.layer is not None:
-            data = json.dumps(view.layer, indent=2, ensure_ascii=False)
-            path = folder / f"atlas-layer-{hashlib.sha256(data.encode()).hexdigest()[:12]}.json"
-            path.write_text(data + "\n", encoding="utf-8")
-            download = gr.DownloadButton(value=str(path), visible=True)
+            download = gr.DownloadButton(value=str(_layer_file(folder, view.layer)), visible=True)
         return view.message, view.matrix_html, view.evidence, view.mitigations, download
 
     def load(path: str | None) -> tuple[str, str]:
@@ -315,6 +332,14 @@ def _report_tab(gr: Any, rag: AtlasRAG, settings: Settings) -> None:
     upload.upload(load, inputs=upload, outputs=[report, message], api_name=False)
     outputs = [message, matrix, evidence, mitigations, download]
     button.click(show, inputs=report, outputs=outputs, api_name="map_report")
+
+
+def _layer_file(folder: Path, layer: dict[str, Any]) -> Path:
+    """The layer as a JSON file to download, named by its content (the same layer, one file)."""
+    data = json.dumps(layer, indent=2, ensure_ascii=False)
+    path = folder / f"atlas-layer-{hashlib.sha256(data.encode()).hexdigest()[:12]}.json"
+    path.write_text(data + "\n", encoding="utf-8")
+    return path
 
 
 def is_loopback(host: str) -> bool:

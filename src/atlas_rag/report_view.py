@@ -13,8 +13,9 @@ from typing import Any
 from .api import AtlasRAG
 from .conversation.knowledge import rank_mitigations
 from .errors import AtlasRagError
+from .ids import find_ids
 from .matrix_view import render_matrix
-from .navigator import MAX_MAPPED, MAX_SCORE, mapping_layer
+from .navigator import MAX_MAPPED, MAX_SCORE, ids_layer, mapping_layer
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +84,41 @@ def _sentence(text: str) -> str:
     text = text.strip()
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?", ")", "`")) else text + "."
+
+
+NO_TECHNIQUES = ("The last answer lists no ATLAS techniques, so there is no layer to download: "
+                 "ask about an incident, a system to threat-model or a case study first.")
+
+
+def answer_layer(rag: AtlasRAG, history: list[Any] | None) -> tuple[dict[str, Any] | None, str]:
+    """The Navigator layer of the techniques the chat's last answer cites, in the order it cites
+    them, or None and a message saying why there is none."""
+    text = _last_answer_text(history or [])
+    techniques = [i for i in dict.fromkeys(find_ids(text))
+                  if i in rag.catalog and rag.catalog.records[i].type in ("technique", "subtechnique")]
+    if not techniques:
+        return None, NO_TECHNIQUES
+    layer = ids_layer(rag.catalog, techniques, name="atlas-rag chat answer")
+    return layer, f"A layer of the {len(techniques)} technique(s) the last answer cites."
+
+
+def _last_answer_text(history: list[Any]) -> str:
+    for message in reversed(history):
+        role = message.get("role") if isinstance(message, dict) else getattr(message, "role", "")
+        if role != "assistant":
+            continue
+        content = (message.get("content") if isinstance(message, dict)
+                   else getattr(message, "content", ""))
+        return _plain(content)
+    return ""
+
+
+def _plain(content: Any) -> str:
+    """Message content as text, whether a string or a list of parts (Gradio's two forms)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, list | tuple):
+        return "\n".join(_plain(part) for part in content)
+    return ""

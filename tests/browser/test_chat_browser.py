@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 1300})
+            tab = browser.new_page(viewport={"width": 1280, "height": 1300}, accept_downloads=True)
             tab.on("request", lambda request: record(request.url))
             tab.goto(chat_server.url)
             yield tab
@@ -106,6 +107,21 @@ def test_threat_model_then_a_follow_up_by_ordinal(page: Page, tmp_path: Path) ->
     expect(follow).to_contain_text("Item 2 of the previous list", timeout=ANSWER_MS)
     expect(follow.get_by_role("link", name=second_name).first).to_be_visible()
     save_screenshot(page, "chat-threat-model.png", tmp_path)
+
+
+def test_the_last_answer_downloads_as_a_navigator_layer(page: Page, tmp_path: Path) -> None:
+    answer = ask(page, "What is AML.T0903?")
+    expect(answer).to_contain_text("Weathervane Model Cloning (AML.T0903) is", timeout=ANSWER_MS)
+    page.locator("#chat-layer-button").click()
+    expect(page.locator("#chat-layer-note")).to_contain_text("technique(s) the last answer cites",
+                                                            timeout=ANSWER_MS)
+    with page.expect_download(timeout=ANSWER_MS) as info:
+        page.locator("#chat-layer-download").click()
+    saved = tmp_path / "answer-layer.json"
+    info.value.save_as(saved)
+    layer = json.loads(saved.read_text(encoding="utf-8"))
+    assert layer["domain"] == "atlas-atlas"
+    assert "AML.T0903" in {row["techniqueID"] for row in layer["techniques"]}
 
 
 def test_over_long_input_shows_the_limit(page: Page, chat_server: ChatServer,

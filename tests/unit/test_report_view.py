@@ -10,7 +10,14 @@ import pytest
 
 from atlas_rag import AtlasRAG, QueryError
 from atlas_rag.chat import build_app
-from atlas_rag.report_view import EMPTY_REPORT, FAILED, NOTHING_MAPPED, map_report
+from atlas_rag.report_view import (
+    EMPTY_REPORT,
+    FAILED,
+    NO_TECHNIQUES,
+    NOTHING_MAPPED,
+    answer_layer,
+    map_report,
+)
 from helpers import BuiltIndex
 
 pytestmark = pytest.mark.unit
@@ -99,3 +106,33 @@ def test_uploaded_text_file_fills_the_report_box(rag: AtlasRAG, built_index: Bui
     other.write_bytes(b"%PDF-1.4")
     assert load(str(other)) == ("", "⚠️ Upload a .txt or .md file.")
     assert load(None) == ("", "")
+
+
+def test_the_layer_of_the_last_answer_holds_the_techniques_it_cites(rag: AtlasRAG) -> None:
+    question = "how would someone clone the weathervane predictor?"
+    answer = rag.ask(question)
+    history = [{"role": "user", "content": question},
+               {"role": "assistant", "content": [{"type": "text", "text": answer.text}]}]
+    layer, note = answer_layer(rag, history)
+    assert layer is not None and layer["domain"] == "atlas-atlas"
+    cited = [i for i in answer.citations if rag.get(i).type in ("technique", "subtechnique")]
+    assert cited and {r["techniqueID"] for r in layer["techniques"]} >= set(cited)
+    assert f"{len(cited)} technique(s)" in note
+    # An answer without techniques (small talk, a mitigation only) has no layer, and says so.
+    assert answer_layer(rag, [{"role": "assistant", "content": "Hello! Ask me about ATLAS."}]) == (
+        None, NO_TECHNIQUES)
+    assert answer_layer(rag, None) == (None, NO_TECHNIQUES)
+
+
+def test_app_offers_the_layer_of_the_last_chat_answer(rag: AtlasRAG, built_index: BuiltIndex) -> None:
+    app = build_app(rag, built_index.settings)
+    (endpoint,) = [fn for fn in app.fns.values()
+                   if getattr(fn.fn, "__name__", "") == "layer_of_last_answer"]
+    history = [{"role": "user", "content": "AML.T0903?"},
+               {"role": "assistant", "content": rag.ask("what is AML.T0903?").text}]
+    download, note = endpoint.fn(history)
+    path = Path(download.value if isinstance(download.value, str) else download.value["path"])
+    layer = json.loads(path.read_text(encoding="utf-8"))
+    assert "AML.T0903" in {r["techniqueID"] for r in layer["techniques"]} and "technique" in note
+    download, note = endpoint.fn([])
+    assert download.visible is False and note == NO_TECHNIQUES
