@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, sync_playwright
 
 from helpers import TESTS_DIR
 
@@ -23,3 +25,24 @@ def save_screenshot(page: Page, name: str, tmp_path: Path) -> Path:
     page.screenshot(path=str(tmp_path / name), full_page=True)
     shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
     return SCREENSHOTS / name
+
+
+@contextmanager
+def open_tab(url: str, outside_requests: list[str], width: int = 1280) -> Iterator[Page]:
+    """One headless tab on ``url`` that accepts downloads; every URL it fetches from anywhere
+    but that server is appended to ``outside_requests``."""
+    local = url.rstrip("/")
+
+    def record(fetched: str) -> None:
+        if not fetched.startswith((local, "data:", "blob:")):
+            outside_requests.append(fetched)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": width, "height": 1300}, accept_downloads=True)
+            tab.on("request", lambda request: record(request.url))
+            tab.goto(url)
+            yield tab
+        finally:
+            browser.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from chromium import CHROMIUM, open_tab, save_screenshot
 from live_chat import ChatServer
 
 pytestmark = pytest.mark.browser
@@ -18,7 +18,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing; install it with scripts/ensure_chromium.sh",
                 allow_module_level=True)
 
-from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +30,8 @@ def outside_requests() -> list[str]:
 @pytest.fixture(scope="module")
 def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]:
     """One browser tab on the chat, shared by the tests of this module in order."""
-    local = chat_server.url.rstrip("/")
-
-    def record(url: str) -> None:
-        if not url.startswith((local, "data:", "blob:")):
-            outside_requests.append(url)
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 1300}, accept_downloads=True)
-            tab.on("request", lambda request: record(request.url))
-            tab.goto(chat_server.url)
-            yield tab
-        finally:
-            browser.close()
+    with open_tab(chat_server.url, outside_requests) as tab:
+        yield tab
 
 
 def ask(page: Page, question: str) -> Locator:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from chromium import CHROMIUM, open_tab, save_screenshot
 from live_chat import ChatServer
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing; install it with scripts/ensure_chromium.sh",
                 allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +35,9 @@ def outside_requests() -> list[str]:
 @pytest.fixture(scope="module")
 def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]:
     """One tab on the app, switched to "Map a report"; the tests of this module run in order."""
-    local = chat_server.url.rstrip("/")
-
-    def record(url: str) -> None:
-        if not url.startswith((local, "data:", "blob:")):
-            outside_requests.append(url)
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1300}, accept_downloads=True)
-            tab.on("request", lambda request: record(request.url))
-            tab.goto(chat_server.url)
-            tab.get_by_role("tab", name="Map a report").click()
-            yield tab
-        finally:
-            browser.close()
+    with open_tab(chat_server.url, outside_requests, width=1400) as tab:
+        tab.get_by_role("tab", name="Map a report").click()
+        yield tab
 
 
 def map_report(page: Page, text: str) -> None:
