@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -46,3 +48,11 @@ def open_tab(url: str, outside_requests: list[str], width: int = 1280) -> Iterat
             yield tab
         finally:
             browser.close()
+
+
+def download_json(page: Page, selector: str, path: Path, timeout_ms: int) -> Any:
+    """Click a download button, save the file to ``path`` and parse it as JSON."""
+    with page.expect_download(timeout=timeout_ms) as info:
+        page.locator(selector).click()
+    info.value.save_as(path)
+    return json.loads(path.read_text(encoding="utf-8"))

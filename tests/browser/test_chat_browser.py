@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, open_tab, save_screenshot
+from chromium import CHROMIUM, download_json, open_tab, save_screenshot
 from live_chat import ChatServer
 
 pytestmark = pytest.mark.browser
@@ -102,11 +101,7 @@ def test_the_last_answer_downloads_as_a_navigator_layer(page: Page, tmp_path: Pa
     page.locator("#chat-layer-button").click()
     expect(page.locator("#chat-layer-note")).to_contain_text("technique(s) the last answer cites",
                                                             timeout=ANSWER_MS)
-    with page.expect_download(timeout=ANSWER_MS) as info:
-        page.locator("#chat-layer-download").click()
-    saved = tmp_path / "answer-layer.json"
-    info.value.save_as(saved)
-    layer = json.loads(saved.read_text(encoding="utf-8"))
+    layer = download_json(page, "#chat-layer-download", tmp_path / "answer-layer.json", ANSWER_MS)
     assert layer["domain"] == "atlas-atlas"
     assert "AML.T0903" in {row["techniqueID"] for row in layer["techniques"]}
 

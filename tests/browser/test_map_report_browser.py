@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM, open_tab, save_screenshot
+from chromium import CHROMIUM, download_json, open_tab, save_screenshot
 from live_chat import ChatServer
 
 pytestmark = pytest.mark.browser
@@ -72,11 +71,7 @@ def test_pasted_report_lights_up_the_matrix_and_the_layer_downloads(
     expect(page.locator("#evidence")).to_contain_text("weathervane replica")
     expect(page.locator("#report-mitigations")).to_contain_text("AML.M0901 Beacon Throttling")
 
-    with page.expect_download(timeout=MAP_MS) as info:
-        page.locator("#layer-download").click()
-    saved = tmp_path / "layer.json"
-    info.value.save_as(saved)
-    layer = json.loads(saved.read_text(encoding="utf-8"))
+    layer = download_json(page, "#layer-download", tmp_path / "layer.json", MAP_MS)
     assert layer["domain"] == "atlas-atlas"
     scored = {r["techniqueID"]: r["score"] for r in layer["techniques"] if "score" in r}
     assert "AML.T0903" in scored and all(0 < s <= 100 for s in scored.values())
