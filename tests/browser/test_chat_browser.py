@@ -21,12 +21,6 @@ from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def outside_requests() -> list[str]:
-    """URLs the page fetched from anywhere but the chat server."""
-    return []
-
-
-@pytest.fixture(scope="module")
 def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]:
     """One browser tab on the chat, shared by the tests of this module in order."""
     with open_tab(chat_server.url, outside_requests) as tab:

@@ -27,11 +27,6 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def outside_requests() -> list[str]:
-    return []
-
-
-@pytest.fixture(scope="module")
 def page(chat_server: ChatServer, outside_requests: list[str]) -> Iterator[Page]:
     """One tab on the app, switched to "Map a report"; the tests of this module run in order."""
     with open_tab(chat_server.url, outside_requests, width=1400) as tab:
