@@ -172,3 +172,62 @@ def test_a_narrowed_list_with_a_description_keeps_what_search_finds(rag: AtlasRA
     answer = compose(rag, "realized techniques that plant a hidden blight in tainted kernels",
                      "list", "technique")
     assert answer.items == ["AML.T0902"]  # the other realized one is about release calendars
+
+
+# ---------------------------------------------------------------------- narrowing the last list
+
+
+def _listed(rag: AtlasRAG, question: str, target: str) -> list[tuple[str, str]]:
+    return [(question, compose(rag, question, "list", target).text)]
+
+
+def test_which_of_those_keeps_the_listed_case_studies_of_a_year(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all case studies", "case_study")
+    reading = rag.answerer.read("which of those are from 2025", history)
+    assert reading.intent == "narrow"
+    answer = rag.ask("which of those are from 2025", history)
+    assert answer.items == ["AML.CS0902"]
+    assert "Of the 2 case studies above, **1** is from 2025" in lead(answer)
+
+
+def test_a_case_study_type_named_first_is_the_one_kept(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all case studies", "case_study")
+    exercises = rag.ask("were any of those exercises rather than real incidents?", history)
+    assert exercises.items == ["AML.CS0901"]
+    incidents = rag.ask("which of them were real incidents, not exercises", history)
+    assert incidents.items == ["AML.CS0902"]
+
+
+def test_which_of_those_lack_a_relation(rag: AtlasRAG) -> None:
+    history = _listed(rag, "what are the sub-techniques of AML.T0901", "subtechnique")
+    answer = rag.ask("which of those have no mitigations listed?", history)
+    assert answer.items == ["AML.T0901.002"]  # Foghorn Echo Mapping has Beacon Throttling
+    assert "with no mitigations listed" in lead(answer)
+
+
+def test_which_of_those_related_to_a_described_object(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    answer = rag.ask("which of those also cover ledger leakage from silos", history)
+    assert answer.intent == "narrow"
+    assert answer.items == ["AML.M0903"]
+
+
+def test_of_those_asking_for_another_kind_is_not_narrowing(rag: AtlasRAG) -> None:
+    history = _listed(rag, "what are the sub-techniques of AML.T0901", "subtechnique")
+    reading = rag.answerer.read("tactics of those", history)
+    assert reading.intent != "narrow"
+
+
+def test_that_tactic_after_a_technique_is_its_tactic(rag: AtlasRAG) -> None:
+    first = compose(rag, "what is seedbank poisoning", "explain")
+    reading = rag.answerer.read("other techniques in that tactic?",
+                                [("what is seedbank poisoning", first.text)])
+    tactics = rag.catalog.tactics_of(rag.catalog.records["AML.T0902"])
+    assert reading.subject in tactics
+
+
+def test_a_comparison_follow_up_keeps_the_two_objects(rag: AtlasRAG) -> None:
+    first = compose(rag, "seedbank poisoning vs weathervane model cloning", "compare")
+    answer = compose(rag, "which one is worse?", "compare",
+                     history=[("seedbank poisoning vs weathervane model cloning", first.text)])
+    assert {"AML.T0902", "AML.T0903"} <= set(find_ids(lead(answer)))

@@ -9,17 +9,20 @@ subjects.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog
 from ..lexical import STOPWORDS, tokenize
+from ..records import Record
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state
 from .vocabulary import ASKING_TERMS
 
+TECHNIQUE_TYPES = ("technique", "subtechnique")
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
 # three: IDs are formal and only ATLAS uses them.
 NOT_ABOUT_ATLAS = ("off_topic", "greeting", "thanks", "help")
@@ -30,17 +33,53 @@ IN_ATLAS = 0.55
 _PLURAL = re.compile(r"\b(them|those|these|all of them|both)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
 _ONES = re.compile(r"\b(?:ones|of (?:them|those|these))\b", re.IGNORECASE)
+# Words that pick some of the items just listed ("which of those", "any of them", "the ones
+# that", "only those with"): a closed class of English partitives and determiners. A bare "of
+# those" ("tactics of those") may instead ask for the items' relations.
+_PICKING = re.compile(
+    r"\b(?:(?:which|any|all|none|some|each|how many|only)\s+(?:of\s+)?(?:those|these|them|ones)"
+    r"|(?:the\s+)?ones\s+(?:that|which|with|from|where)"
+    r"|(?:those|these)\s+(?:that|which|with|from|where))\b",
+    re.IGNORECASE,
+)
+_OF_THOSE = re.compile(r"\bof\s+(?:those|these|them)\b", re.IGNORECASE)
+# A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
+# object of that kind related to what was discussed (the data model's own nouns).
+_KIND_POINTER = re.compile(
+    r"\b(?:that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
+    r"|sub-?technique|technique)s?\b", re.IGNORECASE)
+KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
+              "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
+              "subtechnique": "subtechnique", "sub-technique": "subtechnique",
+              "technique": "technique"}
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
+# The objects of each kind related to a record, for "that tactic", "its case studies".
+RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
+    "tactic": lambda c, r: [t for t in c.tactic_order() if t in c.tactics_of(r)],
+    "parent": lambda c, r: [r.parent] if r.parent else [],
+    "mitigation": lambda c, r: list(r.mitigations),
+    "case-study": lambda c, r: list(r.case_studies),
+    "technique": lambda c, r: list(r.techniques),
+    "subtechnique": lambda c, r: list(r.subtechniques),
+}
+# Intents a message picking from the last list may be read as before it is read as narrowing.
+NARROWING_INTENTS = ("list", "count", "explain", "compare", "attack")
 # The classifier must be this sure of an off-topic or manipulation reading to decline.
 DECLINE_SURE = 0.5
+# Once the conversation has a subject, small talk ("help", "hello") must be this sure: a
+# short follow-up ("and what should we change") otherwise asks about the subject.
+SMALLTALK_SURE = 0.8
+# The kinds of object each target asks for (the reader's view of the composers' table).
+TARGET_KINDS = {"technique": TECHNIQUE_TYPES, "subtechnique": ("subtechnique",),
+                "parent": TECHNIQUE_TYPES, "tactic": ("tactic",), "mitigation": ("mitigation",),
+                "case_study": ("case-study",)}
 # Links this sure are the message's own subjects; weaker ones only rule out small talk.
 OWN_SUBJECT = 0.75
 NAME_WORD = 0.6
 # A searched subject this sure counts as the message's own (a topic shift, not a follow-up).
 SEARCH_SURE = 0.55
-TECHNIQUE_TYPES = ("technique", "subtechnique")
 
 
 @dataclass
@@ -53,7 +92,7 @@ class Reading:
     prediction: Prediction | None
     links: Links  # what the message itself names
     subjects: list[Link] = field(default_factory=list)  # what the answer is about, best first
-    source: str = ""  # question | ordinal | history | "" (the composer searches)
+    source: str = ""  # question | ordinal | history | list | "" (the composer searches)
     state: State = field(default_factory=State)
     ordinal: int | None = None
     ordinal_missing: bool = False  # it pointed at a position the last list does not have
@@ -93,6 +132,20 @@ class Reader:
         elif intent in ("off_topic", "injection") and prediction.intent_p < DECLINE_SURE:
             # A refusal needs a sure reading: a doubtful one answers what it most likely asks.
             intent = _best_of(prediction.intents, exclude=("off_topic", "injection"))
+        picking = bool(_PICKING.search(question))
+        at_list = bool(state.items) and find_ordinal(question) is None and (
+            picking or bool(_OF_THOSE.search(question)))
+        if at_list and intent in (*NOT_ABOUT_ATLAS, "injection"):
+            # "which of those are from 2024" is about the items just shown, whatever its words.
+            intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
+        elif intent in ("greeting", "help") and state.subjects and prediction.intent_p < SMALLTALK_SURE:
+            intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
+        if at_list and intent in NARROWING_INTENTS and (
+                picking or self._filters(question, target, state)):
+            reading = Reading(question, "narrow", target, prediction, links, state=state)
+            reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
+            reading.source = "list"
+            return reading
         if intent in ("list", "count") and _ONES.search(question) and state.turns:
             # "which ones ..." asks for more of the kind the previous question was about.
             before = self.intents.predict(state.turns[-1].question).target
@@ -140,8 +193,34 @@ class Reader:
             pointed = state.items
         else:
             pointed = state.subjects or state.items[:1]
+        related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
+        pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _filters(self, question: str, target: str, state: State) -> bool:
+        """The message keeps some of the listed items: it asks for their own kind (or no
+        kind), or states a field of theirs ("which of those have no mitigations")."""
+        records = [self.catalog.records[i] for i in state.items if i in self.catalog]
+        kinds = {r.type for r in records}
+        wanted = TARGET_KINDS.get(target)
+        return wanted is None or bool(kinds & set(wanted)) or bool(
+            narrow(question, self.catalog, records))
+
+    def related_of_kind(self, question: str, subjects: list[str]) -> list[str]:
+        """"that tactic" after a technique: the objects of the named kind related to the
+        subjects (none when the kind is theirs already)."""
+        match = _KIND_POINTER.search(question)
+        if not match or not subjects:
+            return []
+        kind = KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "")
+        kinds = TECHNIQUE_TYPES if kind == "technique" else (kind,)
+        records = [self.catalog.records[i] for i in subjects]
+        of_kind = [r.id for r in records if r.type in kinds]
+        if of_kind:
+            return of_kind  # the answer already named one: "that tactic" is it
+        out = RELATED_OF_KIND[kind](self.catalog, records[0])
+        return [i for i in dict.fromkeys(out) if i in self.catalog]
 
     def confident_search(self, text: str) -> bool:
         """Search alone finds one clear subject for the message."""

@@ -172,6 +172,11 @@ def find_ordinal(text: str) -> int | None:
     return ORDINAL_WORDS[(match.group("word") or match.group("word_one")).lower()]
 
 
+def without_pointers(text: str) -> str:
+    """``text`` without the words that point back ("which of those are about agents")."""
+    return re.sub(r"\s+", " ", _POINTER_RE.sub(" ", text)).strip()
+
+
 def points_back(text: str) -> bool:
     """The message refers to something said before ("its mitigations", "that one")."""
     return bool(_POINTER_RE.search(text))

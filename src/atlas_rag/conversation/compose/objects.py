@@ -231,13 +231,18 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     parts = [p for p in parts if len(p) >= 3 and ctx.reader.subject_words(p)]
     types = TARGET_TYPES.get(reading.target)
     found = list(ids)
+    # After an answer about two objects, only a part that names one for sure replaces them
+    # ("which one is worse" compares the same two).
+    earlier = [i for i in reading.state.subjects if i not in found]
     for part in parts:
-        links = ctx.linker.link(part).links or ctx.linker.search(ctx.linker.correct(part), types, 3)
+        links = ctx.linker.link(part).links
+        if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
+            links = ctx.linker.search(ctx.linker.correct(part), types, 3)
         link: Link | None = next((lk for lk in links if lk.id not in found), None)
         if link is not None:
             found.append(link.id)
-    if len(found) < 2 and reading.state.subjects:
-        found += [i for i in reading.state.subjects if i not in found]
+    if len(found) < 2:
+        found += [i for i in earlier if i not in found]
     return found[:2]
 
 

@@ -1,0 +1,106 @@
+"""Narrowing the list just shown: "which of those are from 2024", "any of them real incidents",
+"which of those also cover backdoors".
+
+An item is kept when it has every field value the message states (facets), and, when the
+message also describes something in words, when it is related to the object those words name
+or its own text matches them.
+"""
+
+from __future__ import annotations
+
+from ...lexical import tokenize
+from ...records import Record
+from ...text import opening, shorten
+from ..facets import date_of, narrow
+from ..knowledge import TECHNIQUE_TYPES, family
+from ..reader import Reading
+from ..reply import Reply, join, kind_name
+from ..state import without_pointers
+from .base import Context, composes, relative
+
+# The items whose own text matches the description at least this share of the best item.
+TEXT_SHARE = 0.8
+# A described object counts when search finds it this close to the best one.
+SUBJECT_SHARE = 0.9
+SUBJECTS = 2
+# Names single items out when at most this share of them holds the most described words.
+NAMED_SHARE = 0.5
+DETAIL_CHARS = 150
+# The catalog's relation fields an item may reach a described object through.
+RELATION_FIELDS = ("techniques", "mitigations", "case_studies", "tactics", "subtechniques")
+
+
+@composes("narrow")
+def narrow_list(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    items = [ctx.catalog.records[i] for i in reading.subject_ids()]
+    facets = narrow(reading.question, ctx.catalog, items)
+    kept = [r.id for r in items if all(r.id in f.kept for f in facets)]
+    # Beside a stated field, the other words are its wording ("real incidents rather than
+    # exercises"), not a second criterion.
+    described = [] if facets else ctx.reader.subject_words(without_pointers(reading.question))
+    matched: list[str] = []
+    if described:
+        candidates = [ctx.catalog.records[i] for i in kept]
+        matched = (_named(ctx, described, candidates)
+                   or _described(ctx, reading.question, candidates))
+        kept = [i for i in kept if i in matched]
+    label = join([f.label for f in facets]) if facets else "match your description"
+    _write(ctx, reply, items, kept, label, verb=bool(facets))
+    return reply
+
+
+def _named(ctx: Context, words: list[str], items: list[Record]) -> list[str]:
+    """The items whose names hold the most of the described words, when that singles some
+    out ("which of those are aimed at AI agents": the mitigations named for agents)."""
+    overlap = {r.id: len(set(words) & set(tokenize(ctx.catalog.full_name(r)))) for r in items}
+    best = max(overlap.values(), default=0)
+    chosen = [i for i, n in overlap.items() if n == best]
+    if best == 0 or len(chosen) > NAMED_SHARE * len(items):
+        return []
+    return chosen
+
+
+def _described(ctx: Context, question: str, items: list[Record]) -> list[str]:
+    """The items related to what the words describe, or whose own text matches them."""
+    if not items:
+        return []
+    kinds = sorted({r.type for r in items})
+    ids = {r.id for r in items}
+    own = [h for h in ctx.search(question, kinds, k=len(items) + 40) if h.id in ids]
+    matched = {h.id for h in relative(own, TEXT_SHARE, len(items))}
+    others = [k for k in ("technique", "subtechnique", "mitigation", "case-study", "tactic")
+              if k not in kinds and not (k in TECHNIQUE_TYPES and set(kinds) & set(TECHNIQUE_TYPES))]
+    targets = [h.id for h in relative(ctx.search(question, others, k=SUBJECTS), SUBJECT_SHARE,
+                                      SUBJECTS)]
+    reach = {i for t in targets for i in (family(ctx.catalog, t) if
+                                           ctx.catalog.records[t].type in TECHNIQUE_TYPES else [t])}
+    for record in items:
+        if any(reach & set(getattr(record, f)) for f in RELATION_FIELDS):
+            matched.add(record.id)
+    return [r.id for r in items if r.id in matched]
+
+
+def _write(ctx: Context, reply: Reply, items: list[Record], kept: list[str], label: str,
+           verb: bool) -> None:
+    """``label`` follows "are" when ``verb`` ("are from 2024"), else it is the verb phrase."""
+    kind = items[0].type if items else "technique"
+    total = f"{len(items)} {kind_name(kind, len(items))} above"
+    if not kept:
+        reply.para(f"None of the {total} {'is ' if verb else 'does '}"
+                   f"{label if verb else label.replace('match ', 'matches ', 1)} in ATLAS "
+                   f"{ctx.catalog.version}.")
+        return
+    be = ("is " if len(kept) == 1 else "are ") if verb else ""
+    said = label if verb or len(kept) > 1 else label.replace("match ", "matches ", 1)
+    lead = f"Of the {total}, **{len(kept)}** {be}{said}: {reply.names(kept, limit=4)}."
+    reply.para(lead)
+    for atlas_id in kept:
+        reply.item(atlas_id, reply.name(atlas_id, bold=False) + _detail(ctx.catalog.records[atlas_id]))
+
+
+def _detail(record: Record) -> str:
+    facts = [f for f in (str(record.extra.get("case_study_type") or ""), date_of(record)[:10],
+                         record.maturity or "") if f]
+    text = shorten(opening(record.description, 1), DETAIL_CHARS)
+    return (f" ({', '.join(facts)})" if facts else "") + (f": {text}" if text else "")
