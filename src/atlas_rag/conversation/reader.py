@@ -64,6 +64,8 @@ RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
     "technique": lambda c, r: list(r.techniques),
     "subtechnique": lambda c, r: list(r.subtechniques),
 }
+# Intents whose target is the kind of their own subject (not of the objects listed for it).
+SUBJECT_KIND_INTENTS = ("explain", "incident")
 # Intents a message picking from the last list may be read as before it is read as narrowing.
 NARROWING_INTENTS = ("list", "count", "explain", "compare", "attack")
 # The classifier must be this sure of an off-topic or manipulation reading to decline.
@@ -158,7 +160,7 @@ class Reader:
         own = [link for link in reading.links.links if link.confidence >= OWN_SUBJECT]
         state = reading.state
         if own:
-            reading.subjects, reading.source = list(own), "question"
+            reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
             return
         if ordinal is not None:
             reading.ordinal = ordinal
@@ -197,6 +199,18 @@ class Reader:
         pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _of_asked_kind(self, reading: Reading, links: list[Link]) -> list[Link]:
+        """When a question about one object says its kind ("the OpenClaw command and control
+        case study"), the named objects of that kind come first."""
+        kinds = TARGET_KINDS.get(reading.target)
+        if reading.intent not in SUBJECT_KIND_INTENTS or not kinds:
+            return list(links)
+        if not any(self.catalog.records[link.id].type in kinds for link in links):
+            # Named only by a word of its name the other names share: search that kind.
+            found = self.linker.search(self.linker.correct(reading.question), kinds, 3)
+            links = [link for link in found[:1] if link.confidence >= SEARCH_SURE] + links
+        return sorted(links, key=lambda link: self.catalog.records[link.id].type not in kinds)
 
     def _filters(self, question: str, target: str, state: State) -> bool:
         """The message keeps some of the listed items: it asks for their own kind (or no

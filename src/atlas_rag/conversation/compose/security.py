@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ...mapping import map_text
+from ...mapping import MIN_CONFIDENCE, map_text
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
@@ -28,6 +28,13 @@ USE_CHARS = 200
 # A mitigation the question itself describes ("capping queries per user") counts as much as
 # covering one fully relevant technique.
 DESCRIBED_MITIGATION = 1.0
+
+
+# A mapped write-up shows this many techniques, then names up to WEAKER more whose calibrated
+# confidence is at least WEAKER_CONFIDENCE (half the mapping threshold), said to be weaker.
+MAPPED = 10
+WEAKER = 5
+WEAKER_CONFIDENCE = MIN_CONFIDENCE / 2
 
 
 # ---------------------------------------------------------------------- defend
@@ -239,7 +246,11 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
 @composes("incident")
 def incident(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
-    hits = map_text(ctx.retriever, reading.question, k=10, max_chars=ctx.max_input_chars)
+    found = map_text(ctx.retriever, reading.question, k=MAPPED + WEAKER,
+                     max_chars=ctx.max_input_chars, min_confidence=WEAKER_CONFIDENCE)
+    ranked = sorted(found, key=lambda h: -h.score)
+    hits = [h for h in found if h in ranked[:MAPPED] and h.score >= MIN_CONFIDENCE]
+    weaker = [h.id for h in ranked if h not in hits][:WEAKER]
     if not hits:
         reply.para("I found no ATLAS technique clearly shown in this text. Paste more of the "
                    "write-up, or describe what the attacker did step by step.")
@@ -249,6 +260,8 @@ def incident(ctx: Context, reading: Reading) -> Reply:
                f"the clearest are {reply.names(strongest)}. In the order of the ATLAS matrix, "
                "with the sentence that shows each:")
     _grouped(ctx, reply, hits, reading.question, {h.id: h.snippet for h in hits})
+    if weaker:
+        reply.para("Weaker evidence, worth checking: " + reply.names(weaker, limit=WEAKER) + ".")
     if reading.target == "mitigation":
         ranked = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:5]
         if ranked:
