@@ -263,10 +263,10 @@ def incident(ctx: Context, reading: Reading) -> Reply:
     if weaker:
         reply.para("Weaker evidence, worth checking: " + reply.names(weaker, limit=WEAKER) + ".")
     if reading.target == "mitigation":
-        ranked = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:5]
-        if ranked:
+        fixes = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:5]
+        if fixes:
             reply.add("", "**What to fix first** (mitigations covering most of these):")
-            for entry in ranked:
+            for entry in fixes:
                 use = shorten(use_text(ctx.catalog, entry.id, entry.covers), USE_CHARS)
                 reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
     return reply
