@@ -278,8 +278,14 @@ class Linker:
         kept = [i for i, name in best.items()
                 if not any(name < other for j, other in best.items() if j != i)]
         kept.sort(key=lambda i: (-len(best[i]), i))
-        return [Link(i, NAME_TERMS_CONFIDENCE, "name-terms", _term_span(text, best[i]))
-                for i in kept]
+        return [Link(i, GENERIC_NAME_CONFIDENCE if self._generic(i, best[i]) else NAME_TERMS_CONFIDENCE,
+                     "name-terms", _term_span(text, best[i])) for i in kept]
+
+    def _generic(self, atlas_id: str, terms: frozenset[str]) -> bool:
+        """Terms that many unrelated names hold ("agent tool") name none of them for sure."""
+        relatives = set(family(self.catalog, atlas_id))
+        sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives}
+        return len(sharing) >= GENERIC_NAMES
 
     def _corrected_names(self, text: str) -> list[Link]:
         corrected = self.correct(text)

@@ -64,6 +64,8 @@ RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
     "technique": lambda c, r: list(r.techniques),
     "subtechnique": lambda c, r: list(r.subtechniques),
 }
+# Intents whose messages describe a situation in everyday words.
+DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
 SUBJECT_KIND_INTENTS = ("explain", "incident")
 # Intents a message picking from the last list may be read as before it is read as narrowing.
@@ -157,7 +159,8 @@ class Reader:
         return reading
 
     def _subjects(self, reading: Reading, ordinal: int | None) -> None:
-        own = [link for link in reading.links.links if link.confidence >= OWN_SUBJECT]
+        own = [link for link in reading.links.links if link.confidence >= OWN_SUBJECT
+               and not self._common_word(reading, link)]
         state = reading.state
         if own:
             reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
@@ -199,6 +202,14 @@ class Reader:
         pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _common_word(self, reading: Reading, link: Link) -> bool:
+        """In a described situation ("how do we stop people planting stuff in its memory"), a
+        lower-case word that one name happens to hold is an ordinary word, not that name;
+        a capitalised one ("ShadowRay") still is."""
+        if reading.intent not in DESCRIBING_INTENTS or link.how != "name-word" or not link.span:
+            return False
+        return not reading.question[link.span[0]].isupper()
 
     def _of_asked_kind(self, reading: Reading, links: list[Link]) -> list[Link]:
         """When a question about one object says its kind ("the OpenClaw command and control
