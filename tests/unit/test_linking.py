@@ -96,3 +96,29 @@ def test_a_name_matched_in_another_word_form_links_as_surely(linker: Linker) -> 
     other_form = linker.search("tidal chart scraper")
     assert other_form[0].id == exact[0].id == "AML.T0901.002"
     assert other_form[0].confidence >= 0.55
+
+
+def test_a_lower_case_name_word_in_a_described_situation_is_an_ordinary_word(rag: AtlasRAG) -> None:
+    import dataclasses
+
+    from atlas_rag.conversation.linking import Link
+
+    reader = rag.answerer.reader
+    for text, proper in (("how do we stop a kestrel copying our predictor", False),
+                         ("how do we stop a Kestrel copying our predictor", True)):
+        start = text.lower().index("kestrel")
+        link = Link("AML.CS0901", 0.8, "name-word", (start, start + 7))
+        reading = dataclasses.replace(reader.read(text), intent="defend")
+        assert reader._common_word(reading, link) is not proper
+        assert not reader._common_word(dataclasses.replace(reading, intent="explain"), link)
+
+
+def test_name_terms_that_many_unrelated_names_share_are_generic(
+        linker: Linker, monkeypatch: pytest.MonkeyPatch) -> None:
+    import atlas_rag.conversation.linking as linking
+
+    monkeypatch.setattr(linking, "GENERIC_NAMES", 2)
+    # "seedbank" is in a tactic's, a technique's and a mitigation's name
+    assert linker._generic("AML.T0903", frozenset({"seedbank"}))
+    assert not linker._generic("AML.T0901", frozenset({"weathervan"}))
+    # its own family does not make a name generic
