@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from atlas_rag import Answer
+from atlas_rag.ids import find_ids
 from helpers import Full
 
 pytestmark = pytest.mark.integration
@@ -149,7 +150,7 @@ def test_alarming_words_are_not_refused_and_shared_words_are_not_atlas(full: Ful
         answer = full.rag.ask(question)
         assert not answer.abstained and answer.citations, question
     for question in ("what's the best poison for garden slugs", "how do I model a train set "
-                     "layout for my kid's railway"):
+                     "layout for my kid's railway", "how do i jailbreak my iphone 12 on ios 17"):
         answer = full.rag.ask(question)
         assert answer.abstained and answer.citations == [], question
 
@@ -171,3 +172,26 @@ def test_counts_are_numbers(full: Full) -> None:
     assert "**57** case studies" in full.rag.ask("how many case studies are there?").text
     tactics = full.rag.ask("list the tactics")
     assert tactics.items[0] == "AML.TA0002" and len(tactics.items) == 16  # matrix order
+
+
+def test_a_follow_up_narrows_the_list_just_shown(full: Full) -> None:
+    history: list[tuple[str, str]] = []
+    ask(full, "which techniques are in the exfiltration tactic?", history)
+    listed = full.rag.get("AML.TA0010").techniques
+    bare = ask(full, "which of those have no mitigations listed", history)
+    assert bare.intent == "narrow" and bare.items
+    assert all(i in listed and not full.rag.get(i).mitigations for i in bare.items)
+    history = []
+    ask(full, "case studies about deepfakes", history)
+    shown = [i for i in find_ids(history[-1][1]) if i.startswith("AML.CS")]
+    exercises = ask(full, "were any of those research exercises rather than real incidents?",
+                    history)
+    assert exercises.items and set(exercises.items) <= set(shown)
+    assert all(full.rag.get(i).extra.get("case_study_type") == "exercise" for i in exercises.items)
+
+
+def test_that_tactic_is_the_tactic_of_the_technique_discussed(full: Full) -> None:
+    history: list[tuple[str, str]] = []
+    ask(full, "what is AML.T0083", history)
+    answer = ask(full, "what are the other techniques in that tactic", history)
+    assert answer.subject == "AML.TA0013" and "AML.T0055" in answer.citations

@@ -170,6 +170,13 @@ class Linker:
                 ids.add(link.id)
         return [self._weigh(link) for link in found]
 
+    def without_prefix(self, link: Link, text: str) -> bool:
+        """The link's name has a system prefix ("LLM Jailbreak") that ``text`` lacks."""
+        if link.how not in ("name", "name-terms", "corrected"):
+            return False
+        prefixes = set(tokenize(self.catalog.full_name(self.catalog.records[link.id]))) & SYSTEM_PREFIXES
+        return bool(prefixes) and not prefixes & set(tokenize(text))
+
     def _weigh(self, link: Link) -> Link:
         """A name of one word that many other names share says little on its own."""
         if link.how == "name-word":

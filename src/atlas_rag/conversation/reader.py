@@ -121,31 +121,16 @@ class Reader:
         state = read_state(history, self.catalog)
         links = self.linker.link(question)
         prediction = self.intents.predict(self.linker.correct(question))
-        intent, target = prediction.intent, prediction.target
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         ordinal = find_ordinal(question) if state.items and not confident else None
-        # IDs are formal: only ATLAS uses them. A named object or an ordinal into the last list
-        # rules out small talk; off-topic needs an ID or a whole, specific name to overrule.
-        names_atlas = any(link.how in ("id", "attack") or link.confidence >= 0.88 for link in links.links)
-        refers = any(link.confidence >= NAME_WORD for link in links.links) or (
-            ordinal is not None and len(question.split()) <= 8)
-        if (intent in ("greeting", "thanks", "help") and refers) or (
-                intent == "off_topic" and (names_atlas or ordinal is not None
-                                           or self.linker.retriever.relevance(question) >= IN_ATLAS)):
-            intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
-        elif intent in ("off_topic", "injection") and prediction.intent_p < DECLINE_SURE:
-            # A refusal needs a sure reading: a doubtful one answers what it most likely asks.
-            intent = _best_of(prediction.intents, exclude=("off_topic", "injection"))
         picking = bool(_PICKING.search(question))
-        at_list = bool(state.items) and find_ordinal(question) is None and (
-            picking or bool(_OF_THOSE.search(question)))
-        if at_list and intent in (*NOT_ABOUT_ATLAS, "injection"):
-            # "which of those are from 2024" is about the items just shown, whatever its words.
-            intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
-        elif intent in ("greeting", "help") and state.subjects and prediction.intent_p < SMALLTALK_SURE:
-            intent = _best_of(prediction.intents, exclude=(*NOT_ABOUT_ATLAS, "injection"))
-        if at_list and intent in NARROWING_INTENTS and (
-                picking or self._filters(question, target, state)):
+        clues = Clues(question, state, links, prediction, ordinal, picking,
+                      at_list=bool(state.items) and find_ordinal(question) is None
+                      and (picking or bool(_OF_THOSE.search(question))))
+        intent, target = prediction.intent, prediction.target
+        for rule in INTENT_RULES:
+            intent = rule(self, clues, intent) or intent
+        if intent == "narrow":
             reading = Reading(question, "narrow", target, prediction, links, state=state)
             reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
             reading.source = "list"
@@ -223,7 +208,7 @@ class Reader:
             links = [link for link in found[:1] if link.confidence >= SEARCH_SURE] + links
         return sorted(links, key=lambda link: self.catalog.records[link.id].type not in kinds)
 
-    def _filters(self, question: str, target: str, state: State) -> bool:
+    def filters(self, question: str, target: str, state: State) -> bool:
         """The message keeps some of the listed items: it asks for their own kind (or no
         kind), or states a field of theirs ("which of those have no mitigations")."""
         records = [self.catalog.records[i] for i in state.items if i in self.catalog]
@@ -256,6 +241,83 @@ class Reader:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
                 if t not in ASKING_TERMS and t not in STOPWORDS and not t.isdigit()]
+
+
+# ---------------------------------------------------------------------- intent rules
+# Each rule sees the classifier's reading (as settled by the rules before it) and the message's
+# clues, and returns a new intent or None. A new rule is one function and one line in
+# INTENT_RULES.
+
+
+@dataclass(frozen=True)
+class Clues:
+    """What the reader knows of a message besides the classifier's reading."""
+
+    question: str
+    state: State
+    links: Links
+    prediction: Prediction
+    ordinal: int | None  # the item of the last list it picks, if any
+    picking: bool  # "which of those", "the ones that"
+    at_list: bool  # it points at the items of the last list
+
+
+IntentRule = Callable[["Reader", Clues, str], "str | None"]
+SUBSTANTIVE = (*NOT_ABOUT_ATLAS, "injection")  # excluded when the message must be about ATLAS
+
+
+def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """IDs are formal: only ATLAS uses them. A named object or an ordinal into the last list
+    rules out small talk; off-topic needs an ID or a whole, specific name to overrule (a name
+    without the "LLM"/"AI" that ties it to AI, "jailbreak my iphone", is not whole), or text
+    as close to ATLAS's as no off-topic example comes."""
+    links, question = clues.links.links, clues.question
+    whole_name = any(link.how in ("id", "attack") or (
+        link.confidence >= 0.88 and not reader.linker.without_prefix(link, question))
+        for link in links)
+    refers = any(link.confidence >= NAME_WORD for link in links) or (
+        clues.ordinal is not None and len(question.split()) <= 8)
+    if intent in ("greeting", "thanks", "help") and refers:
+        return _best_of(clues.prediction.intents, exclude=SUBSTANTIVE)
+    if intent == "off_topic" and (whole_name or clues.ordinal is not None
+                                  or reader.linker.retriever.relevance(question) >= IN_ATLAS):
+        return _best_of(clues.prediction.intents, exclude=SUBSTANTIVE)
+    return None
+
+
+def unsure_decline(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """A refusal needs a sure reading: a doubtful one answers what it most likely asks."""
+    if intent in ("off_topic", "injection") and clues.prediction.intent_p < DECLINE_SURE:
+        return _best_of(clues.prediction.intents, exclude=("off_topic", "injection"))
+    return None
+
+
+def about_the_list(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"which of those are from 2024" is about the items just shown, whatever its words."""
+    if clues.at_list and intent in SUBSTANTIVE:
+        return _best_of(clues.prediction.intents, exclude=SUBSTANTIVE)
+    return None
+
+
+def unsure_small_talk(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """Once the conversation has a subject, small talk must be sure: "and what should we
+    change" otherwise asks about the subject."""
+    if (intent in ("greeting", "help") and clues.state.subjects
+            and clues.prediction.intent_p < SMALLTALK_SURE):
+        return _best_of(clues.prediction.intents, exclude=SUBSTANTIVE)
+    return None
+
+
+def narrowing(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """Picking from the last list ("which of those ...") keeps some of its items."""
+    if clues.at_list and intent in NARROWING_INTENTS and (
+            clues.picking or reader.filters(clues.question, clues.prediction.target, clues.state)):
+        return "narrow"
+    return None
+
+
+INTENT_RULES: tuple[IntentRule, ...] = (
+    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:
