@@ -231,3 +231,11 @@ def test_a_comparison_follow_up_keeps_the_two_objects(rag: AtlasRAG) -> None:
     answer = compose(rag, "which one is worse?", "compare",
                      history=[("seedbank poisoning vs weathervane model cloning", first.text)])
     assert {"AML.T0902", "AML.T0903"} <= set(find_ids(lead(answer)))
+
+
+def test_which_one_matters_most_after_a_list_ranks_it_by_reach(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    answer = compose(rag, "which one is most important?", "rank", "mitigation", history=history)
+    assert "does not rank mitigations by importance" in lead(answer)
+    reach = [len(rag.get(i).techniques) for i in answer.items]
+    assert reach == sorted(reach, reverse=True) and len(answer.items) == 3

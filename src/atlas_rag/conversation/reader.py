@@ -64,6 +64,8 @@ RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
     "technique": lambda c, r: list(r.techniques),
     "subtechnique": lambda c, r: list(r.subtechniques),
 }
+# A comparison with no subject of its own ranks the last list when it has this many items.
+RANKED_LIST = 3
 # Intents whose messages describe a situation in everyday words.
 DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
@@ -130,8 +132,8 @@ class Reader:
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
-        if intent == "narrow":
-            reading = Reading(question, "narrow", target, prediction, links, state=state)
+        if intent in ("narrow", "rank"):
+            reading = Reading(question, intent, target, prediction, links, state=state)
             reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
             reading.source = "list"
             return reading
@@ -316,8 +318,19 @@ def narrowing(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def ranking(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"which one is most important" right after a list compares the whole list, not two
+    objects found by searching its words."""
+    own = [link for link in clues.links.links if link.confidence >= OWN_SUBJECT]
+    if (intent == "compare" and not own and clues.state.items_in_last
+            and len(clues.state.items) >= RANKED_LIST
+            and not reader.confident_search(clues.question)):
+        return "rank"
+    return None
+
+
 INTENT_RULES: tuple[IntentRule, ...] = (
-    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing)
+    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

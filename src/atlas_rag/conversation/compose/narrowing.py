@@ -104,3 +104,34 @@ def _detail(record: Record) -> str:
                          record.maturity or "") if f]
     text = shorten(opening(record.description, 1), DETAIL_CHARS)
     return (f" ({', '.join(facts)})" if facts else "") + (f": {text}" if text else "")
+
+
+# ---------------------------------------------------------------------- ranking the last list
+
+# What the release says of an object's reach, by kind: the measure a list is ranked by when
+# the user asks which one matters most (ATLAS itself does not rank).
+REACH = {
+    "mitigation": ("techniques", "how many techniques each addresses"),
+    "technique": ("case_studies", "how many case studies used each"),
+    "subtechnique": ("case_studies", "how many case studies used each"),
+    "case-study": ("techniques", "how many techniques each used"),
+    "tactic": ("techniques", "how many techniques each groups"),
+}
+
+
+@composes("rank")
+def rank_list(ctx: Context, reading: Reading) -> Reply:
+    reply = Reply(ctx.catalog)
+    items = [ctx.catalog.records[i] for i in reading.subject_ids()]
+    field_name, measure = REACH.get(items[0].type, ("techniques", "their techniques"))
+    ranked = sorted(items, key=lambda r: -len(getattr(r, field_name)))
+    kind = kind_name(items[0].type, len(items))
+    reply.para(f"ATLAS does not rank {kind} by importance. Ranked by {measure}, "
+               f"{reply.name(ranked[0].id)} comes first"
+               + (f", then {reply.names([r.id for r in ranked[1:3]])}" if len(ranked) > 1 else "")
+               + ".")
+    for record in ranked:
+        count = len(getattr(record, field_name))
+        noun = field_name.replace("_", " ")
+        reply.item(record.id, reply.name(record.id, bold=False) + f": {count} {noun}")
+    return reply
