@@ -60,13 +60,15 @@ def build_index(
     """Render an ATLAS release into corpus pages and (re)build the index from them.
 
     ``source`` is a local ATLAS.yaml or a URL; None uses the setting or downloads the pinned
-    release. With ``render=False`` the corpus folder is indexed as it is. ``vault_dir`` is a
-    team's vault (pages in the vault format, or notes), indexed on top: a vault page replaces
-    the release page of its ID. With ``render=False`` and no corpus folder, the vault alone.
+    release. With ``render=False`` the corpus folder is indexed as it is. ``vault_dir`` (or the
+    setting) is a team's vault (pages in the vault format, or notes), indexed on top: a vault
+    page replaces the release page of its ID. With ``render=False`` and no corpus folder, the
+    vault alone.
     """
     settings = (settings or Settings.from_env()).replace(
         corpus_dir=Path(corpus_dir) if corpus_dir else None,
         index_dir=Path(index_dir) if index_dir else None,
+        vault_dir=Path(vault_dir) if vault_dir else None,
     )
     return build(
         settings,
@@ -74,7 +76,6 @@ def build_index(
         source=str(source) if source is not None else None,
         render=render,
         progress=progress,
-        vault_dir=Path(vault_dir) if vault_dir is not None else None,
     )
 
 

@@ -103,10 +103,10 @@ def build(
     render: bool = True,
     progress: bool = True,
     query_embedder: Embedder | None = None,
-    vault_dir: Path | None = None,
 ) -> BuildReport:
     """Render the release into the corpus (unless ``render`` is False) and index the corpus,
-    with the pages of ``vault_dir`` on top: a vault page replaces the corpus page of its ID.
+    with the pages of the settings' ``vault_dir`` on top: a vault page replaces the corpus page
+    of its ID.
 
     Without an ``embedder``, pages are embedded with the base model of the settings and, when
     fine-tuning is on, questions will be embedded with the base model tuned on this release
@@ -114,6 +114,7 @@ def build(
     """
     started = time.perf_counter()
     corpus_dir = Path(settings.corpus_dir)
+    vault_dir = Path(settings.vault_dir) if settings.vault_dir else None
     store = Store(settings)
     with store.build_lock():
         if render:

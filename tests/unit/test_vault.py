@@ -419,3 +419,17 @@ def test_a_vault_alone_builds_without_a_release(tmp_path: Path) -> None:
     rag = AtlasRAG.open(settings.index_dir, settings=settings, embedder=FakeEmbedder())
     assert rag.get("AML.T0971").subtechniques == ("AML.T0971.002",)
     assert rag.search("steam pattern reading")[0].id == "AML.T0971.002"
+
+
+def test_build_command_takes_a_vault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atlas_rag.cli import main
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "override.md").write_text(OVERRIDE, encoding="utf-8")
+    code = main(["build", "--source", str(FIXTURE_RELEASE), "--corpus-dir", str(tmp_path / "c"),
+                 "--index-dir", str(tmp_path / "i"), "--vault", str(vault), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ATLAS 0.9.0: 15 pages" in out
+    assert f"vault {vault}: 1 release page(s) replaced (AML.T0903)" in out
