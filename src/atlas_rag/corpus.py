@@ -345,5 +345,6 @@ def _jsonable(value: Any) -> Any:
 
 def catalog_from_pages(pages: Iterable[Page]) -> Catalog:
     records = [record_from_page(p) for p in pages]
+    vault.complete_uses(records)
     versions = sorted({r.atlas_version for r in records if r.atlas_version})
     return Catalog(records, versions[-1] if versions else "")

@@ -39,8 +39,7 @@ ID_LABELS = {
     "case-study": "Case Study ID",
 }
 NO_TACTIC = "no-tactic"
-# Frontmatter keys of the vault itself, and our machine-readable ones (written after them).
-VAULT_KEYS = ("id", "title", "sidebar_label", "sidebar_position")
+# Our machine-readable frontmatter keys, written after the vault's own; they win when read.
 MACHINE_KEYS = ("atlas_id", "type", "atlas_version", "url", "tactics", "parent", "subtechniques",
                 "mitigations", "case_studies", "techniques", "attack_reference")
 
@@ -574,6 +573,18 @@ def example_pieces(text: str) -> list[str]:
         tactic = f"Tactic: {mark.group(2)}\n\n" if mark.group(2) else ""
         pieces.append(tactic + text[mark.end():end].strip())
     return pieces
+
+
+def complete_uses(records: Iterable[Record]) -> None:
+    """A technique's advice from a mitigation that is empty on one side is taken from the
+    other (a vault page may write it on the mitigation's page only)."""
+    by_id = {r.id: r for r in records}
+    for record in by_id.values():
+        for other_id, text in record.uses.items():
+            other = by_id.get(other_id)
+            related = other is not None and record.id in (*other.mitigations, *other.techniques)
+            if text and other is not None and related and not other.uses.get(record.id):
+                other.uses[record.id] = text
 
 
 def complete_relations(metas: Iterable[dict[str, Any]]) -> None:

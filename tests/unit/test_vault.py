@@ -24,6 +24,7 @@ from atlas_rag.corpus import (
     render_page,
     write_corpus,
 )
+from atlas_rag.release import load_release
 from atlas_rag.vault import format_date, parse_date, section_name, vault_layout
 from helpers import FIXTURE_RELEASE, FakeEmbedder, make_settings
 
@@ -399,6 +400,8 @@ def test_a_vault_on_top_of_a_release_replaces_and_adds_pages(
     assert override.description.startswith("Our team's reading")
     assert override.mitigations == ("AML.M0901",)  # still named by the release's mitigation
     assert rag.search("periscope weathervane")[0].id == "AML.T0903"
+    release = load_release(FIXTURE_RELEASE)  # the release's advice, kept from the mitigation
+    assert override.uses["AML.M0901"] == release.get("AML.M0901").uses["AML.T0903"] != ""
     new = rag.get("AML.T0990")
     assert (new.type, new.tactics, new.mitigations) == ("technique", ("AML.TA0901",), ("AML.M0901",))
     assert "AML.T0990" in rag.get("AML.M0901").techniques  # completed in both directions
