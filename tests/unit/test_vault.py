@@ -436,3 +436,56 @@ def test_build_command_takes_a_vault(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "ATLAS 0.9.0: 15 pages" in out
     assert f"vault {vault}: 1 release page(s) replaced (AML.T0903)" in out
+
+
+EARLIER_FORMAT = """---
+id: AML.T0981
+type: technique
+name: Lamp Flicker Reading
+atlas_version: 0.9.0
+url: https://atlas.mitre.org/techniques/AML.T0981
+tactics:
+- AML.TA0981
+mitigations:
+- AML.M0981
+case_studies:
+- AML.CS0981
+maturity: feasible
+created: '2024-01-02'
+---
+# AML.T0981: Lamp Flicker Reading
+
+Adversaries may read a lamp's flicker.
+
+## Tactics
+
+- [[tactics/AML.TA0981|AML.TA0981: Lamp Room]]
+
+## Mitigations
+
+### [[mitigations/AML.M0981|AML.M0981: Steady Current]]
+
+A steady current hides the flicker.
+
+## Procedure examples
+
+### [[case-studies/AML.CS0981|AML.CS0981: Flicker Night]] step 2
+
+Tactic: [[tactics/AML.TA0981|AML.TA0981: Lamp Room]]
+
+The lamp blinked the password.
+"""
+
+
+def test_pages_of_our_earlier_format_are_read_as_before() -> None:
+    page = _page(EARLIER_FORMAT, "techniques/AML.T0981.md")
+    record = record_from_page(page)
+    assert (record.id, record.type, record.name, record.created) == (
+        "AML.T0981", "technique", "Lamp Flicker Reading", "2024-01-02")
+    assert (record.tactics, record.mitigations, record.case_studies) == (
+        ("AML.TA0981",), ("AML.M0981",), ("AML.CS0981",))
+    assert record.uses == {"AML.M0981": "A steady current hides the flicker."}
+    assert [(e.case_study, e.step, e.tactic, e.description) for e in record.examples] == [
+        ("AML.CS0981", 2, "AML.TA0981", "The lamp blinked the password.")]
+    kinds = [c.kind for c in chunk_page(page, {})]
+    assert "mitigation-use" in kinds and "procedure-example" in kinds
