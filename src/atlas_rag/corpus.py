@@ -26,7 +26,7 @@ from . import vault
 from .catalog import Catalog
 from .errors import CorpusError
 from .ids import normalize_id
-from .records import Record
+from .records import PAGE_FOLDERS, Record, page_path
 from .vault import MD_LINK_RE, WIKI_LINK_RE, Layout, vault_layout
 
 logger = logging.getLogger(__name__)
@@ -145,8 +145,19 @@ def read_pages(corpus_dir: Path) -> CorpusReport:
         seen[page.id] = path
         page.meta["vault_path"] = path.relative_to(corpus_dir).with_suffix("").as_posix()
         pages.append(page)
+    pages.sort(key=page_order)
     complete_pages(pages)
     return CorpusReport(pages, skipped)
+
+
+def page_order(page: Page) -> str:
+    """Pages of ATLAS objects in the order of their kind and ID (``techniques/AML.T0051``),
+    whatever their file names, so that a catalog, its listings and the query model's training
+    do not depend on a vault's folder layout; notes by their path."""
+    kind = str(page.meta.get("type"))
+    if kind in PAGE_FOLDERS:
+        return f"{page_path(page.id, kind)}.md"
+    return str(page.meta.get("vault_path") or page.path)
 
 
 def complete_pages(pages: Iterable[Page]) -> None:

@@ -489,3 +489,13 @@ def test_pages_of_our_earlier_format_are_read_as_before() -> None:
         ("AML.CS0981", 2, "AML.TA0981", "The lamp blinked the password.")]
     kinds = [c.kind for c in chunk_page(page, {})]
     assert "mitigation-use" in kinds and "procedure-example" in kinds
+
+
+def test_pages_come_in_kind_and_id_order_whatever_their_file_names(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    write_corpus(catalog, tmp_path)
+    ids = [p.id for p in read_pages(tmp_path).pages]
+    assert ids[:2] == ["AML.CS0901", "AML.CS0902"]  # case-studies/, mitigations/, tactics/, ...
+    assert ids[-3:] == ["AML.T0902", "AML.T0903", "AML.T0904"]
+    assert ids.index("AML.T0901.001") < ids.index("AML.T0901") < ids.index("AML.T0902.001")
