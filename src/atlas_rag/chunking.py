@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from .corpus import Page, Section, linked_ids, plain_text
-from .vault import example_pieces, section_name
+from .vault import example_pieces, parent_sentence, section_name
 
 # all-MiniLM-L6-v2 reads 256 word pieces; about 150 words leave room for the context line.
 MAX_WORDS = 150
@@ -108,6 +108,9 @@ def _fitted(chunk: Chunk, count_tokens: Callable[[str], int], max_tokens: int) -
 def chunk_page(
     page: Page, names: dict[str, str], targets: dict[str, str] | None = None
 ) -> list[Chunk]:
+    page = replace(page, sections=[
+        replace(s, text=parent_sentence(s.text)) if s.title == "Description" else s
+        for s in page.sections])
     meta = page.meta
     page_type = str(meta.get("type") or "note")
     name = str(meta.get("name") or page.id)

@@ -51,6 +51,7 @@ _LABELLED_ID_RE = re.compile(r"^\s*([^:\s]+)\s*:\s*(.+?)\s*$")
 _COUNT_RE = re.compile(r"^(.*?)\s*\((\d+)\)\s*$")
 _PARENT_RE = re.compile(r"\*\*(?:Sub-Technique of|Parent Technique):\*\*\s*(\[\[[^\]]+\]\])",
                         re.IGNORECASE)
+_PARENT_LINE_RE = re.compile(r"^> \*\*Sub-Technique of:\*\*[ \t]*", re.MULTILINE | re.IGNORECASE)
 _META_LINE_RE = re.compile(r"^-\s*\*\*([^*:]+):\*\*\s*(.*?)\s*$", re.MULTILINE)
 _STEP_MARK_RE = re.compile(r"^\*\*Step (\d+)\*\*(?: · \*\*Tactic:\*\* (.*?))?\s*$", re.MULTILINE)
 _TACTIC_LINE_RE = re.compile(r"^(?:\*\*)?Tactic:(?:\*\*)?\s*(.*?)\s*$", re.MULTILINE)
@@ -82,6 +83,12 @@ SECTIONS: dict[str, SectionKind] = {
     "procedure": SectionKind("techniques", "steps"),
 }
 RELATIONS = ("tactics", "subtechniques", "mitigations", "case_studies", "techniques")
+
+
+def parent_sentence(text: str) -> str:
+    """The vault's parent line ``> **Sub-Technique of:** [[...]]`` as the sentence chunks
+    state it, ``> Sub-technique of [[...]]``, the same whatever the page's format."""
+    return _PARENT_LINE_RE.sub("> Sub-technique of ", text)
 
 
 def section_name(title: str) -> str:

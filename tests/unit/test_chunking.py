@@ -57,7 +57,7 @@ def test_lead_chunk_is_the_first_sentences_under_the_bare_name(
     assert lead.context == "AML.T0901.001 Lighthouse Beacon Probing: Foghorn Echo Mapping:"
     # A sub-technique's lead starts with the technique it belongs to, then its description.
     first = re.split(r"(?<=[.!?])\s+", plain_text(catalog.get("AML.T0901.001").description))[0]
-    assert lead.text == f"Sub-Technique of: AML.T0901: Lighthouse Beacon Probing {first.strip()}"
+    assert lead.text == f"Sub-technique of AML.T0901: Lighthouse Beacon Probing {first.strip()}"
     technique = next(c for c in _chunks(catalog, names, "AML.T0901") if c.kind == "lead")
     sentences = re.split(r"(?<=[.!?])\s+", plain_text(catalog.get("AML.T0901").description))
     assert technique.text == " ".join(s.strip() for s in sentences[:2])
