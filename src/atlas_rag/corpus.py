@@ -22,12 +22,13 @@ from typing import Any
 
 import frontmatter
 
-from . import vault
+from . import vault, vault_render
 from .catalog import Catalog
 from .errors import CorpusError
 from .ids import normalize_id
 from .records import PAGE_FOLDERS, Record, page_path
-from .vault import MD_LINK_RE, WIKI_LINK_RE, Layout, vault_layout
+from .vault import MD_LINK_RE, WIKI_LINK_RE
+from .vault_render import Layout, vault_layout
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,14 @@ class CorpusReport:
 def render_page(record: Record, catalog: Catalog, layout: Layout | None = None) -> str:
     """The markdown page (frontmatter and body) of one record, in the vault format."""
     layout = layout or vault_layout(catalog)
-    meta = vault.frontmatter_fields(record, catalog, layout)
-    post = frontmatter.Post(vault.page_body(record, catalog, layout), **meta)
+    meta = vault_render.frontmatter_fields(record, catalog, layout)
+    post = frontmatter.Post(vault_render.page_body(record, catalog, layout), **meta)
     return frontmatter.dumps(post, sort_keys=False) + "\n"
 
 
 def page_body(record: Record, catalog: Catalog) -> str:
     """The markdown body of a record's page (its text and relations, no frontmatter)."""
-    return vault.page_body(record, catalog)
+    return vault_render.page_body(record, catalog)
 
 
 def write_corpus(catalog: Catalog, corpus_dir: Path) -> int:

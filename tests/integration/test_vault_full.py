@@ -25,7 +25,8 @@ from atlas_rag.corpus import (
 )
 from atlas_rag.records import Example, Step
 from atlas_rag.release import load_release
-from atlas_rag.vault import convert_links, section_name, vault_layout
+from atlas_rag.vault import section_name
+from atlas_rag.vault_render import convert_links, vault_layout
 from helpers import TESTS_DIR, Full, make_settings, release_path
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from atlas_rag.catalog import Catalog
 from atlas_rag.chunking import MAX_WORDS, Chunk, chunk_page, chunk_pages
 from atlas_rag.corpus import Page, parse_page, plain_text, render_page
-from atlas_rag.vault import vault_layout
+from atlas_rag.vault_render import vault_layout
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ from atlas_rag.corpus import (
     render_page,
     write_corpus,
 )
-from atlas_rag.vault import convert_links, vault_layout
+from atlas_rag.vault_render import convert_links, vault_layout
 from helpers import (
     FIXTURE_CASE_STUDIES,
     FIXTURE_IDS,

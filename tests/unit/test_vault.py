@@ -25,7 +25,8 @@ from atlas_rag.corpus import (
     write_corpus,
 )
 from atlas_rag.release import load_release
-from atlas_rag.vault import format_date, parse_date, section_name, vault_layout
+from atlas_rag.vault import parse_date, section_name
+from atlas_rag.vault_render import format_date, vault_layout
 from helpers import FIXTURE_RELEASE, FakeEmbedder, make_settings
 
 pytestmark = pytest.mark.unit
