@@ -55,15 +55,20 @@ def build_index(
     embedder: Embedder | None = None,
     render: bool = True,
     progress: bool = False,
+    vault_dir: str | os.PathLike[str] | None = None,
 ) -> BuildReport:
     """Render an ATLAS release into corpus pages and (re)build the index from them.
 
     ``source`` is a local ATLAS.yaml or a URL; None uses the setting or downloads the pinned
-    release. With ``render=False`` the corpus folder is indexed as it is.
+    release. With ``render=False`` the corpus folder is indexed as it is. ``vault_dir`` (or the
+    setting) is a team's vault (pages in the vault format, or notes), indexed on top: a vault
+    page replaces the release page of its ID. With ``render=False`` and no corpus folder, the
+    vault alone.
     """
     settings = (settings or Settings.from_env()).replace(
         corpus_dir=Path(corpus_dir) if corpus_dir else None,
         index_dir=Path(index_dir) if index_dir else None,
+        vault_dir=Path(vault_dir) if vault_dir else None,
     )
     return build(
         settings,

@@ -13,20 +13,31 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from .corpus import Page, Section, linked_ids, plain_text
+from .vault import example_pieces, parent_sentence, section_name
 
 # all-MiniLM-L6-v2 reads 256 word pieces; about 150 words leave room for the context line.
 MAX_WORDS = 150
 MAX_TOKENS = 256
-SKIPPED_SECTIONS = {"Metadata", "Tactics", "Techniques", "ATT&CK reference", "References"}
+# Sections by name without their count ("Case Studies (4)" is "case studies"), lower case;
+# the names of our earlier page format are kept, so such pages chunk as before.
+SKIPPED_SECTIONS = {"metadata", "tactics", "techniques", "att&ck reference", "references"}
 SECTION_KINDS = {
-    "Description": "description",
-    "Mitigations": "mitigation-use",
-    "Techniques addressed": "mitigation-use",
-    "Procedure examples": "procedure-example",
-    "Procedure": "step",
-    "Sub-techniques": "subtechniques",
-    "Details": "details",
+    "description": "description",
+    "mitigations": "mitigation-use",
+    "techniques addressed": "mitigation-use",
+    "case studies": "procedure-example",
+    "procedure examples": "procedure-example",
+    "procedure": "step",
+    "sub-techniques": "subtechniques",
+    "details": "details",
 }
+# Sections whose content is one ``###`` block per related object; the line introducing the
+# blocks ("The following case studies demonstrate this technique:") is not content.
+BLOCK_KINDS = {"mitigation-use", "procedure-example", "step"}
+
+
+def _section_key(title: str) -> str:
+    return section_name(title).lower()
 
 
 @dataclass(frozen=True)
@@ -60,16 +71,18 @@ def chunk_pages(
     names: dict[str, str],
     count_tokens: Callable[[str], int] | None = None,
     max_tokens: int = MAX_TOKENS,
+    targets: dict[str, str] | None = None,
 ) -> list[Chunk]:
     """Chunks of every page; ``names`` maps IDs to display names for context lines.
 
     ``count_tokens`` measures a text in the embedding model's word pieces: a chunk longer than
     ``max_tokens`` (what the model reads) is split at sentence ends, so no text is cut off
-    unseen. Without it, pieces of MAX_WORDS words are assumed to fit.
+    unseen. Without it, pieces of MAX_WORDS words are assumed to fit. ``targets`` maps page
+    paths to IDs, for links labelled with a name only.
     """
     chunks: list[Chunk] = []
     for page in pages:
-        for chunk in chunk_page(page, names):
+        for chunk in chunk_page(page, names, targets):
             chunks += _fitted(chunk, count_tokens, max_tokens) if count_tokens else [chunk]
     return chunks
 
@@ -92,7 +105,12 @@ def _fitted(chunk: Chunk, count_tokens: Callable[[str], int], max_tokens: int) -
     return out
 
 
-def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
+def chunk_page(
+    page: Page, names: dict[str, str], targets: dict[str, str] | None = None
+) -> list[Chunk]:
+    page = replace(page, sections=[
+        replace(s, text=parent_sentence(s.text)) if s.title == "Description" else s
+        for s in page.sections])
     meta = page.meta
     page_type = str(meta.get("type") or "note")
     name = str(meta.get("name") or page.id)
@@ -110,14 +128,20 @@ def chunk_page(page: Page, names: dict[str, str]) -> list[Chunk]:
     if lead:
         pieces.append((Section("Description", lead), "lead"))
     for section in page.sections:
-        if section.title in SKIPPED_SECTIONS:
+        key = _section_key(section.title)
+        if key in SKIPPED_SECTIONS:
             continue
-        kind = SECTION_KINDS.get(section.title, "note")
-        pieces += [(Section(section.title, t, section.subsection), kind) for t in _windows(section)]
+        kind = SECTION_KINDS.get(key, "note")
+        if kind in BLOCK_KINDS and not section.subsection:
+            continue
+        title = section_name(section.title)
+        texts = example_pieces(section.text) if kind == "procedure-example" else [section.text]
+        pieces += [(Section(title, w, section.subsection), kind)
+                   for text in texts for w in _windows(Section(title, text, section.subsection))]
 
     chunks = []
     for n, (section, kind) in enumerate(pieces):
-        links = tuple(linked_ids(section.subsection + "\n" + section.text))
+        links = tuple(linked_ids(section.subsection + "\n" + section.text, targets))
         if kind == "procedure-example":
             # The case study's title says little about the technique; the step says it all.
             label = "Procedure example"
@@ -165,9 +189,14 @@ def _opening(page: Page, words: int = 70) -> str:
     out: list[str] = []
     count = 0
     for section in page.sections:
-        if section.title in SKIPPED_SECTIONS:
+        key = _section_key(section.title)
+        if key in SKIPPED_SECTIONS or (SECTION_KINDS.get(key) in BLOCK_KINDS
+                                       and not section.subsection):
             continue
-        text = plain_text(re.sub(r"^> .*$", "", section.text, flags=re.MULTILINE))
+        raw = section.text
+        if SECTION_KINDS.get(key) == "procedure-example":
+            raw = "\n\n".join(example_pieces(raw))
+        text = plain_text(re.sub(r"^> .*$", "", raw, flags=re.MULTILINE))
         text = re.sub(r"^Tactic: .*$", "", text, flags=re.MULTILINE)
         for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
             size = len(sentence.split())

@@ -19,7 +19,7 @@ from .settings import Settings
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         key: getattr(args, key, None)
-        for key in ("source", "corpus_dir", "index_dir", "host", "port")
+        for key in ("source", "corpus_dir", "vault_dir", "index_dir", "host", "port")
     }
     return Settings.from_env(**overrides)
 
@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="ATLAS.yaml path or URL (default: the pinned release)")
     p.add_argument("--corpus-dir", type=Path, help="corpus folder (env ATLAS_RAG_CORPUS_DIR)")
     p.add_argument("--no-render", action="store_true", help="index the corpus folder as it is")
+    p.add_argument("--vault", type=Path, metavar="DIR", dest="vault_dir",
+                   help="a team's vault to index on top (its pages replace release pages of "
+                        "the same ID); with --no-render and no corpus folder, the vault alone "
+                        "(env ATLAS_RAG_VAULT_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     index_options(p)

@@ -1,8 +1,11 @@
 """Markdown pages with YAML frontmatter: render a release into them, read them back.
 
-One page per tactic, technique, sub-technique, mitigation and case study. Related pages are
-linked with ``[[path|ID: Name]]`` wiki links. Pages of the same shape written by a team
-(their own notes) are read too; pages without usable frontmatter are skipped with a warning.
+One page per tactic, technique, sub-technique, mitigation and case study, written in the vault
+format of :mod:`atlas_rag.vault` (the format of the knowledge vaults our users keep) in the
+vault's folder layout, with our machine-readable fields in the frontmatter. Pages of that format
+written by a team, pages of our earlier format (``id: AML.T0051`` with the fields in the
+frontmatter) and a team's own notes (any other page with an ``id``) are read; pages without
+usable frontmatter or ID are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -12,27 +15,33 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 
+from . import vault, vault_render
 from .catalog import Catalog
 from .errors import CorpusError
 from .ids import normalize_id
-from .records import PAGE_FOLDERS, Example, Record, Step, page_path
+from .records import PAGE_FOLDERS, Record, page_path
+from .vault import MD_LINK_RE, WIKI_LINK_RE
+from .vault_render import Layout, vault_layout
 
 logger = logging.getLogger(__name__)
 
-WIKI_LINK_RE = re.compile(r"\[\[([^\]|]+)\|([^\]]+)\]\]")
-MD_LINK_RE = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
-_SITE_PATHS = {"techniques": "techniques", "tactics": "tactics", "mitigations": "mitigations",
-               "studies": "case-studies"}
-GENERATED_FOLDERS = sorted(set(PAGE_FOLDERS.values()))
+# Folders a build replaces: the vault's ATLAS folder, and those of our earlier layout (so an
+# upgraded corpus holds no second copy of a page).
+GENERATED_FOLDERS = [vault.ROOT, "case-studies", "mitigations", "tactics", "techniques"]
 MAX_PAGE_BYTES = 2_000_000
-LIST_FIELDS = ("tactics", "subtechniques", "mitigations", "case_studies", "techniques")
+LIST_FIELDS = vault.RELATIONS
+# Frontmatter keys that are fields of a record, not extras.
+KNOWN_KEYS = {"id", "type", "name", "title", "atlas_version", "url", "tactics", "parent",
+              "subtechniques", "mitigations", "case_studies", "techniques", "attack_reference",
+              "maturity", "created", "modified", "procedure", "slug", "sidebar_label",
+              "sidebar_position", "atlas_id"}
 
 
 @dataclass
@@ -65,139 +74,41 @@ class CorpusReport:
 # --------------------------------------------------------------------------- rendering
 
 
-def wiki(record: Record) -> str:
-    return f"[[{page_path(record.id, record.type)}|{record.title}]]"
-
-
-def convert_links(text: str) -> str:
-    """ATLAS-site links (``[Name](/techniques/AML.T0017)``) become wiki links to our pages."""
-
-    def replace(match: re.Match[str]) -> str:
-        label, target = match.group(1), match.group(2)
-        parts = target.strip("/").split("/")
-        if target.startswith("/") and len(parts) == 2 and parts[0] in _SITE_PATHS:
-            return f"[[{_SITE_PATHS[parts[0]]}/{parts[1]}|{label}]]"
-        return match.group(0)
-
-    return MD_LINK_RE.sub(replace, text)
-
-
-def render_page(record: Record, catalog: Catalog) -> str:
-    """The markdown page (frontmatter and body) of one record."""
-    meta: dict[str, Any] = {
-        "id": record.id,
-        "type": record.type,
-        "name": record.name,
-        "title": record.title,
-        "atlas_version": record.atlas_version,
-        "url": record.url,
-        "tactics": list(record.tactics),
-        "parent": record.parent,
-        "subtechniques": list(record.subtechniques),
-        "mitigations": list(record.mitigations),
-        "case_studies": list(record.case_studies),
-        "techniques": list(record.techniques),
-        "attack_reference": record.attack_reference,
-        "maturity": record.maturity,
-        "created": record.created,
-        "modified": record.modified,
-    }
-    if record.procedure:
-        meta["procedure"] = [{"tactic": s.tactic, "technique": s.technique} for s in record.procedure]
-    meta.update({k: v for k, v in record.extra.items() if v not in ("", [], None)})
-    post = frontmatter.Post(page_body(record, catalog), **meta)
+def render_page(record: Record, catalog: Catalog, layout: Layout | None = None) -> str:
+    """The markdown page (frontmatter and body) of one record, in the vault format."""
+    layout = layout or vault_layout(catalog)
+    meta = vault_render.frontmatter_fields(record, catalog, layout)
+    post = frontmatter.Post(vault_render.page_body(record, catalog, layout), **meta)
     return frontmatter.dumps(post, sort_keys=False) + "\n"
 
 
 def page_body(record: Record, catalog: Catalog) -> str:
     """The markdown body of a record's page (its text and relations, no frontmatter)."""
-
-    def link(atlas_id: str) -> str:
-        return wiki(catalog.records[atlas_id])
-
-    lines = [f"# {record.title}", ""]
-    if record.parent:
-        lines += [f"> Sub-technique of {link(record.parent)}", ""]
-    lines += [convert_links(record.description), ""]
-    if record.type in ("technique", "subtechnique"):
-        if record.tactics:
-            lines += ["## Tactics", ""] + [f"- {link(t)}" for t in record.tactics] + [""]
-        if record.subtechniques:
-            lines += ["## Sub-techniques", ""] + [f"- {link(t)}" for t in record.subtechniques] + [""]
-        if record.mitigations:
-            lines += ["## Mitigations", ""]
-            for m in record.mitigations:
-                lines += [f"### {link(m)}", "", convert_links(record.uses.get(m, "")), ""]
-        if record.examples:
-            lines += ["## Procedure examples", ""]
-            for ex in record.examples:
-                lines += [
-                    f"### {link(ex.case_study)} step {ex.step}",
-                    "",
-                    f"Tactic: {link(ex.tactic)}",
-                    "",
-                    convert_links(ex.description),
-                    "",
-                ]
-    elif record.type == "tactic" and record.techniques:
-        lines += ["## Techniques", ""] + [f"- {link(t)}" for t in record.techniques] + [""]
-    elif record.type == "mitigation" and record.techniques:
-        lines += ["## Techniques addressed", ""]
-        for t in record.techniques:
-            lines += [f"### {link(t)}", "", convert_links(record.uses.get(t, "")), ""]
-    elif record.type == "case-study":
-        facts = [("Type", "case_study_type"), ("Incident date", "incident_date"),
-                 ("Target", "target"), ("Actor", "actor"), ("Reporter", "reporter")]
-        shown = [f"- **{label}:** {record.extra[key]}" for label, key in facts if record.extra.get(key)]
-        if shown:
-            lines += ["## Details", "", *shown, ""]
-        if record.procedure:
-            lines += ["## Procedure", ""]
-            for n, step in enumerate(record.procedure, start=1):
-                lines += [
-                    f"### Step {n}: {link(step.technique)}",
-                    "",
-                    f"Tactic: {link(step.tactic)}",
-                    "",
-                    convert_links(step.description),
-                    "",
-                ]
-    if record.attack_reference:
-        ref = record.attack_reference
-        lines += ["## ATT&CK reference", "", f"- [{ref['id']}]({ref['url']})", ""]
-    references = record.extra.get("references") or []
-    if references:
-        lines += ["## References", ""]
-        lines += [f"- [{r['title'] or r['url']}]({r['url']})" for r in references] + [""]
-    lines += ["## Metadata", "", f"- **ID:** {record.id}", f"- **Type:** {record.type}"]
-    if record.maturity:
-        lines.append(f"- **Maturity:** {record.maturity}")
-    for label, value in (("Created", record.created), ("Last modified", record.modified)):
-        if value:
-            lines.append(f"- **{label}:** {value}")
-    lines += [f"- **ATLAS version:** {record.atlas_version}", f"- **URL:** {record.url}", ""]
-    return "\n".join(lines)
+    return vault_render.page_body(record, catalog)
 
 
 def write_corpus(catalog: Catalog, corpus_dir: Path) -> int:
-    """Render every record into ``corpus_dir``; replaces only the generated folders.
+    """Render every record into ``corpus_dir`` in the vault's layout; replaces only the
+    generated folders.
 
     Pages are written to a temporary folder first, so a failure leaves the old corpus as it was.
     Other files in ``corpus_dir`` (a team's own notes) are left alone.
     """
     corpus_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=corpus_dir))
+    layout = vault_layout(catalog)
     try:
         for record in catalog:
-            target = staging / f"{page_path(record.id, record.type)}.md"
+            target = staging / f"{layout.paths[record.id]}.md"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(render_page(record, catalog), encoding="utf-8")
-        for folder in GENERATED_FOLDERS:
+            target.write_text(render_page(record, catalog, layout), encoding="utf-8")
+        for n, folder in enumerate(GENERATED_FOLDERS):
             new, old = staging / folder, corpus_dir / folder
-            retired = staging / f"{folder}.old"
+            retired = staging / f".retired-{n}"
             if old.exists():
                 os.replace(old, retired)
             if new.exists():
+                old.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(new, old)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -208,7 +119,11 @@ def write_corpus(catalog: Catalog, corpus_dir: Path) -> int:
 
 
 def read_pages(corpus_dir: Path) -> CorpusReport:
-    """Every page under ``corpus_dir`` (recursively); unusable pages are skipped and reported."""
+    """Every page under ``corpus_dir`` (recursively); unusable pages are skipped and reported.
+
+    Relations are completed in both directions across the pages (see
+    :func:`atlas_rag.vault.complete_relations`).
+    """
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist", "run `atlas-rag build`")
     pages: list[Page] = []
@@ -229,8 +144,59 @@ def read_pages(corpus_dir: Path) -> CorpusReport:
             skipped.append((path, reason))
             continue
         seen[page.id] = path
+        page.meta["vault_path"] = path.relative_to(corpus_dir).with_suffix("").as_posix()
         pages.append(page)
+    pages.sort(key=page_order)
+    complete_pages(pages)
     return CorpusReport(pages, skipped)
+
+
+def page_order(page: Page) -> str:
+    """Pages of ATLAS objects in the order of their kind and ID (``techniques/AML.T0051``),
+    whatever their file names, so that a catalog, its listings and the query model's training
+    do not depend on a vault's folder layout; notes by their path."""
+    kind = str(page.meta.get("type"))
+    if kind in PAGE_FOLDERS:
+        return f"{page_path(page.id, kind)}.md"
+    return str(page.meta.get("vault_path") or page.path)
+
+
+def complete_pages(pages: Iterable[Page]) -> None:
+    """Complete the pages' relations in both directions (in their frontmatter fields)."""
+    vault.complete_relations(p.meta for p in pages)
+
+
+def link_targets(pages: Iterable[Page]) -> dict[str, str]:
+    """Page paths (relative, without ``.md``) to page IDs, so that links labelled with a name
+    only (``[[frameworks/atlas/.../extract-ai-model|Extract AI Model]]``) can be resolved."""
+    return {str(p.meta["vault_path"]): p.id for p in pages if p.meta.get("vault_path")}
+
+
+def merge_pages(base: list[Page], overrides: list[Page]) -> tuple[list[Page], list[str]]:
+    """``base`` with each page of ``overrides`` replacing the one with its ID (or added);
+    also the IDs that were replaced."""
+    by_id = {p.id: p for p in base}
+    replaced = [p.id for p in overrides if p.id in by_id]
+    by_id.update({p.id: p for p in overrides})
+    return list(by_id.values()), replaced
+
+
+def unknown_links(pages: Iterable[Page]) -> list[tuple[Path, str]]:
+    """Pages whose relations name an ID no page has: (path, which IDs). They are kept."""
+    pages = list(pages)
+    known = {p.id for p in pages}
+    found = []
+    for page in pages:
+        missing: dict[str, None] = {}
+        for key in (*LIST_FIELDS, "parent"):
+            value = page.meta.get(key) or []
+            for atlas_id in [value] if isinstance(value, str) else value:
+                if str(atlas_id) not in known:
+                    missing.setdefault(str(atlas_id), None)
+        if missing:
+            found.append((page.path, "links to ID(s) no page has, kept as they are: "
+                          + ", ".join(missing)))
+    return found
 
 
 def read_page(path: Path) -> Page:
@@ -247,28 +213,42 @@ def read_page(path: Path) -> Page:
 
 
 def parse_page(text: str, path: Path = Path("<page>")) -> Page:
-    """Parse page text; CorpusError for broken frontmatter or a missing ID."""
+    """Parse page text; CorpusError for broken frontmatter or a missing ID.
+
+    A page that names an ATLAS ID in the vault format (``atlas_id``, the title, the heading or
+    the Metadata ID line) is read as that ATLAS object; one with an ATLAS ``id`` and a ``type``
+    in its frontmatter as a page of our earlier format; any other page with an ``id`` is a note.
+    """
     text = text.replace("\r\n", "\n").replace("\x00", "")
     try:
         post = frontmatter.loads(text)
     except Exception as exc:  # python-frontmatter raises whatever its YAML parser raises
         raise CorpusError(f"broken frontmatter: {str(exc).splitlines()[0][:200]}") from exc
     meta = dict(post.metadata)
+    body = post.content
     raw_id = meta.get("id")
-    if not isinstance(raw_id, str | int) or not str(raw_id).strip():
-        raise CorpusError("frontmatter has no id")
-    meta["id"] = normalize_id(str(raw_id)) or str(raw_id).strip()
-    if not isinstance(meta.get("name") or meta.get("title"), str):
-        meta["name"] = meta["id"]
-    meta.setdefault("name", meta.get("title"))
-    meta.setdefault("type", "note")
+    earlier = isinstance(raw_id, str) and normalize_id(raw_id) and meta.get("type")
+    from_vault = None if earlier or meta.get("type") == "note" else vault.read_vault_meta(meta, body)
+    if from_vault is not None:
+        meta = from_vault
+    elif not isinstance(raw_id, str | int) or not str(raw_id).strip():
+        raise CorpusError(
+            "no ID: the frontmatter has no id, and no ATLAS ID is in the title, the "
+            "'# ID: Name' heading or a '**Technique ID:**' Metadata line",
+            "add `id:` to the frontmatter, or an ATLAS ID to the title",
+        )
+    else:
+        meta["id"] = normalize_id(str(raw_id)) or str(raw_id).strip()
+        if not isinstance(meta.get("name") or meta.get("title"), str):
+            meta["name"] = meta["id"]
+        meta.setdefault("name", meta.get("title"))
+        meta.setdefault("type", "note")
     for key in LIST_FIELDS:
         value = meta.get(key)
         if isinstance(value, str):
             meta[key] = [value]
         elif value is not None and not isinstance(value, list):
             raise CorpusError(f"frontmatter field {key!r} must be a list of IDs")
-    body = post.content
     return Page(path, meta, body, split_sections(body))
 
 
@@ -302,11 +282,13 @@ def split_sections(body: str) -> list[Section]:
     return sections
 
 
-def linked_ids(text: str) -> list[str]:
-    """IDs of the pages a text links to with wiki links, in order."""
+def linked_ids(text: str, targets: Mapping[str, str] | None = None) -> list[str]:
+    """IDs of the pages a text links to with wiki links, in order: from the label
+    (``ID: Name``), the path (``techniques/AML.T0051``) or, for a label with a name only, the
+    page the path leads to in ``targets`` (see :func:`link_targets`)."""
     found: dict[str, None] = {}
-    for target, _label in WIKI_LINK_RE.findall(text):
-        atlas_id = normalize_id(target.rsplit("/", 1)[-1])
+    for target, label in WIKI_LINK_RE.findall(text):
+        atlas_id = vault.link_id(target, label) or (targets or {}).get(target.strip())
         if atlas_id:
             found.setdefault(atlas_id, None)
     return list(found)
@@ -329,37 +311,15 @@ def record_from_page(page: Page) -> Record:
             value = [value]
         return tuple(str(v) for v in value if v)
 
-    description = "\n\n".join(
-        s.text for s in page.sections if s.title == "Description" and not s.subsection
-    )
-    description = re.sub(r"^> Sub-technique of .*$", "", description, flags=re.MULTILINE).strip()
-    uses: dict[str, str] = {}
-    examples: list[Example] = []
-    steps: list[Step] = []
-    for section in page.sections:
-        head = linked_ids(section.subsection)
-        if not head:
-            continue
-        body = section.text
-        tactic_line = re.match(r"Tactic: (.*)\n*", body)
-        tactic = (linked_ids(tactic_line.group(1)) or [""])[0] if tactic_line else ""
-        body = body[tactic_line.end():] if tactic_line else body
-        if section.title in ("Mitigations", "Techniques addressed"):
-            uses[head[0]] = body.strip()
-        elif section.title == "Procedure examples":
-            step_no = re.search(r"step (\d+)\s*$", section.subsection)
-            examples.append(
-                Example(head[0], int(step_no.group(1)) if step_no else 0, tactic, body.strip())
-            )
-        elif section.title == "Procedure":
-            steps.append(Step(tactic, head[0], body.strip()))
-    known = {"id", "type", "name", "title", "atlas_version", "url", "tactics", "parent",
-             "subtechniques", "mitigations", "case_studies", "techniques", "attack_reference",
-             "maturity", "created", "modified", "procedure"}
+    record_type = str(meta.get("type") or "note")
+    description, uses, examples, steps = vault.record_parts(page.body, record_type)
+    related = ids("techniques") if record_type == "mitigation" else ids("mitigations")
+    if uses or record_type in ("technique", "subtechnique", "mitigation"):
+        uses = {i: uses.get(i, "") for i in related}
     attack = meta.get("attack_reference")
     return Record(
         id=page.id,
-        type=str(meta.get("type") or "note"),
+        type=record_type,
         name=str(meta.get("name") or page.id),
         description=description,
         url=str(meta.get("url") or ""),
@@ -378,9 +338,10 @@ def record_from_page(page: Page) -> Record:
         created=str(meta["created"]) if meta.get("created") else None,
         modified=str(meta["modified"]) if meta.get("modified") else None,
         uses=uses,
-        procedure=tuple(steps),
-        examples=tuple(examples),
-        extra={k: _jsonable(v) for k, v in meta.items() if k not in known},
+        procedure=steps,
+        examples=examples,
+        extra={k: _jsonable(v) for k, v in meta.items()
+               if k not in KNOWN_KEYS and k != "vault_path"},
     )
 
 
@@ -396,5 +357,6 @@ def _jsonable(value: Any) -> Any:
 
 def catalog_from_pages(pages: Iterable[Page]) -> Catalog:
     records = [record_from_page(p) for p in pages]
+    vault.complete_uses(records)
     versions = sorted({r.atlas_version for r in records if r.atlas_version})
     return Catalog(records, versions[-1] if versions else "")

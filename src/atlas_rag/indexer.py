@@ -18,7 +18,17 @@ from typing import Any
 import numpy as np
 
 from .chunking import MAX_TOKENS, Chunk, chunk_pages
-from .corpus import Page, catalog_from_pages, read_pages, write_corpus
+from .corpus import (
+    CorpusReport,
+    Page,
+    catalog_from_pages,
+    complete_pages,
+    link_targets,
+    merge_pages,
+    read_pages,
+    unknown_links,
+    write_corpus,
+)
 from .embeddings import Embedder
 from .errors import CorpusError, IndexIncompatibleError
 from .release import load_catalog
@@ -31,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 # 2: every page also has a lead chunk (its first sentences under its bare name).
 # 3: tactic pages carry their matrix position.
-INDEX_FORMAT = 3
+# 4: pages in the vault format (slug ids, "## Case Studies (N)" sections, vault folder layout).
+INDEX_FORMAT = 4
 
 
 @dataclass
@@ -49,6 +60,11 @@ class BuildReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     corpus_dir: str = ""
+    vault_dir: str = ""
+    # Vault pages that replaced a release page of the same ID.
+    replaced: list[str] = field(default_factory=list)
+    # Pages kept with a problem (links to IDs no page has): (path, what).
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         types = ", ".join(f"{n} {t}" for t, n in sorted(self.pages_by_type.items()))
@@ -57,9 +73,15 @@ class BuildReport:
             f"{self.chunks} chunks: {self.embedded} embedded, {self.reused} reused",
             f"index {self.generation} published at {self.location} in {self.seconds:.1f} s",
         ]
+        if self.vault_dir:
+            lines.append(f"vault {self.vault_dir}: {len(self.replaced)} release page(s) replaced"
+                         + (f" ({', '.join(self.replaced)})" if self.replaced else ""))
         if self.skipped:
             lines.append(f"{len(self.skipped)} page(s) skipped:")
             lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} page(s) kept with a warning:")
+            lines += [f"  {path}: {reason}" for path, reason in self.warnings]
         return "\n".join(lines)
 
 
@@ -82,7 +104,9 @@ def build(
     progress: bool = True,
     query_embedder: Embedder | None = None,
 ) -> BuildReport:
-    """Render the release into the corpus (unless ``render`` is False) and index the corpus.
+    """Render the release into the corpus (unless ``render`` is False) and index the corpus,
+    with the pages of the settings' ``vault_dir`` on top: a vault page replaces the corpus page
+    of its ID.
 
     Without an ``embedder``, pages are embedded with the base model of the settings and, when
     fine-tuning is on, questions will be embedded with the base model tuned on this release
@@ -90,17 +114,22 @@ def build(
     """
     started = time.perf_counter()
     corpus_dir = Path(settings.corpus_dir)
+    vault_dir = Path(settings.vault_dir) if settings.vault_dir else None
     store = Store(settings)
     with store.build_lock():
         if render:
             catalog = load_catalog(settings, source)
             write_corpus(catalog, corpus_dir)
             logger.info("rendered %d pages into %s", len(catalog), corpus_dir)
-        corpus = read_pages(corpus_dir)
+        corpus, replaced = _read_corpus(corpus_dir, vault_dir, render)
         if not corpus.pages:
+            where = f"{corpus_dir} or {vault_dir}" if vault_dir else str(corpus_dir)
             raise CorpusError(
-                f"no usable page in {corpus_dir}", "run `atlas-rag build` with a release source"
+                f"no usable page in {where}", "run `atlas-rag build` with a release source"
             )
+        warnings = unknown_links(corpus.pages)
+        for path, reason in warnings:
+            logger.warning("%s: %s", path, reason)
         catalog = catalog_from_pages(corpus.pages)
         if embedder is None:
             embedder = base_embedder(settings)
@@ -108,7 +137,8 @@ def build(
         names = {r.id: r.name for r in catalog}
         measure = getattr(embedder, "count_tokens", None)  # the model's own word pieces
         chunks = chunk_pages(corpus.pages, names, measure,
-                             int(getattr(embedder, "max_tokens", MAX_TOKENS)))
+                             int(getattr(embedder, "max_tokens", MAX_TOKENS)),
+                             link_targets(corpus.pages))
         previous = _previous_vectors(store, embedder)
 
         missing = [c for c in chunks if c.content_hash not in previous]
@@ -128,6 +158,8 @@ def build(
             "pages_by_type": dict(Counter(r.type for r in catalog)),
             "chunks": len(chunks),
             "skipped": len(corpus.skipped),
+            "warnings": len(warnings),
+            "vault_dir": str(vault_dir or ""),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         generation = store.new_generation()
@@ -153,7 +185,28 @@ def build(
         skipped=[(str(p), reason) for p, reason in corpus.skipped],
         seconds=time.perf_counter() - started,
         corpus_dir=str(corpus_dir),
+        vault_dir=str(vault_dir or ""),
+        replaced=replaced,
+        warnings=[(str(p), reason) for p, reason in warnings],
     )
+
+
+def _read_corpus(
+    corpus_dir: Path, vault_dir: Path | None, rendered: bool
+) -> tuple[CorpusReport, list[str]]:
+    """The corpus pages with the vault's on top, and the IDs the vault replaced. Without a
+    rendered release, a missing corpus folder is fine when a vault is given."""
+    if vault_dir is None:
+        return read_pages(corpus_dir), []
+    vault = read_pages(vault_dir)
+    if not rendered and not corpus_dir.is_dir():
+        return vault, []
+    corpus = read_pages(corpus_dir)
+    pages, replaced = merge_pages(corpus.pages, vault.pages)
+    if replaced:
+        logger.info("vault pages replace release pages: %s", ", ".join(replaced))
+    complete_pages(pages)
+    return CorpusReport(pages, corpus.skipped + vault.skipped), replaced
 
 
 def corpus_hash(pages: list[Page]) -> str:

@@ -41,6 +41,11 @@ class Settings:
     )
     offline: bool = _doc("Never download anything; require a local source.", default=False)
     corpus_dir: Path = _doc("Folder of generated markdown pages.", default=Path("corpus"))
+    vault_dir: Path | None = _doc(
+        "A team's knowledge vault (pages in the vault format, or notes) indexed on top of the "
+        "release: a vault page replaces the release page of its ID. Empty: no vault.",
+        default=None,
+    )
     index_dir: Path = _doc(
         "Folder of the embedded Chroma index (and, in server mode, of the build lock).",
         default=Path("index"),

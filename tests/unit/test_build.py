@@ -86,7 +86,7 @@ def test_rebuild_of_an_unchanged_corpus_embeds_nothing(fresh_index: BuiltIndex) 
 
 
 def test_changed_page_is_the_only_one_embedded_again(fresh_index: BuiltIndex) -> None:
-    page = fresh_index.corpus_dir / "techniques" / "AML.T0903.md"
+    page = fresh_index.corpus_dir / "frameworks/atlas/techniques/harvest-siphoning/weathervane-model-cloning/weathervane-model-cloning.md"
     text = page.read_text(encoding="utf-8")
     page.write_text(
         text.replace("fit a replica", "fit a replica with a zanzibar lattice"), encoding="utf-8"
@@ -123,7 +123,7 @@ def test_source_setting_is_used_when_no_source_is_passed(tmp_path: Path) -> None
     settings = make_settings(tmp_path, source=str(FIXTURE_RELEASE))
     report = build_index(settings=settings, embedder=FakeEmbedder())
     assert report.pages == 15
-    assert (tmp_path / "corpus" / "techniques" / "AML.T0901.md").is_file()
+    assert (tmp_path / "corpus" / "frameworks/atlas/techniques/orchard-surveying/lighthouse-beacon-probing/lighthouse-beacon-probing.md").is_file()
 
 
 # --------------------------------------------------------------------------- team notes, bad pages

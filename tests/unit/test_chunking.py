@@ -10,6 +10,7 @@ import pytest
 from atlas_rag.catalog import Catalog
 from atlas_rag.chunking import MAX_WORDS, Chunk, chunk_page, chunk_pages
 from atlas_rag.corpus import Page, parse_page, plain_text, render_page
+from atlas_rag.vault_render import vault_layout
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +25,8 @@ def _page(catalog: Catalog, atlas_id: str) -> Page:
 
 
 def _chunks(catalog: Catalog, names: dict[str, str], atlas_id: str) -> list[Chunk]:
-    return chunk_page(_page(catalog, atlas_id), names)
+    targets = {path: i for i, path in vault_layout(catalog).paths.items()}
+    return chunk_page(_page(catalog, atlas_id), names, targets)
 
 
 def test_every_chunk_carries_its_page_metadata(catalog: Catalog, names: dict[str, str]) -> None:
@@ -82,18 +84,18 @@ def test_sections_become_chunks_with_their_kind_and_links(
     description = next(c for c in by_section["Description"] if c.kind != "lead")
     assert description.kind == "description"
     assert "lighthouse beacon" in description.text.lower()
-    assert "AML.T0901.001" in description.links  # the converted site link
+    assert "AML.T0901.001" in description.links  # the converted site link, by its path
     mitigation = by_section["Mitigations"][0]
     assert mitigation.kind == "mitigation-use"
     assert mitigation.links == ("AML.M0901",)
     assert "blink back slowly" in mitigation.text
     assert "AML.M0901: Beacon Throttling" in mitigation.context
-    example = by_section["Procedure examples"][0]
+    example = by_section["Case Studies"][0]
     assert example.kind == "procedure-example"
     assert set(example.links) == {"AML.CS0902", "AML.TA0901"}
     assert example.text.startswith("The cartographer swept")
     assert "tactic AML.TA0901: Orchard Surveying" in example.context
-    subs = by_section["Sub-techniques"][0]
+    subs = by_section["Sub-Techniques"][0]
     assert subs.kind == "subtechniques"
     assert set(subs.links) == {"AML.T0901.001", "AML.T0901.002"}
 
@@ -110,7 +112,7 @@ def test_case_study_steps_are_chunks(catalog: Catalog, names: dict[str, str]) ->
 def test_mitigation_chunks_link_the_techniques(catalog: Catalog, names: dict[str, str]) -> None:
     uses = [c for c in _chunks(catalog, names, "AML.M0902") if c.kind == "mitigation-use"]
     assert [c.links for c in uses] == [("AML.T0902",), ("AML.T0902.001",)]
-    assert uses[0].section == "Techniques addressed"
+    assert uses[0].section == "Techniques Addressed"
 
 
 def test_chunk_pages_covers_every_page(catalog: Catalog, names: dict[str, str]) -> None:

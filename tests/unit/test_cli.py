@@ -42,7 +42,7 @@ def test_build_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "ATLAS 0.9.0: 15 pages" in out
     assert "3 tactic" in out and "3 subtechnique" in out
-    assert (tmp_path / "c" / "techniques" / "AML.T0902.001.md").is_file()
+    assert (tmp_path / "c" / "frameworks/atlas/techniques/seedbank-tampering/seedbank-poisoning/grafted-label-swapping.md").is_file()
 
 
 def test_build_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

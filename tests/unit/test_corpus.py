@@ -1,4 +1,5 @@
-"""Corpus pages: one per object, frontmatter, wiki links, round trip, team notes, bad pages."""
+"""Corpus pages: one per object in the vault layout, frontmatter, wiki links, round trip, team
+notes, bad pages. (Reading pages a team wrote in the vault format: test_vault.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from atlas_rag.catalog import Catalog
 from atlas_rag.corpus import (
     WIKI_LINK_RE,
     catalog_from_pages,
-    convert_links,
     parse_page,
     read_page,
     read_pages,
@@ -22,6 +22,7 @@ from atlas_rag.corpus import (
     render_page,
     write_corpus,
 )
+from atlas_rag.vault_render import convert_links, vault_layout
 from helpers import (
     FIXTURE_CASE_STUDIES,
     FIXTURE_IDS,
@@ -35,10 +36,30 @@ from helpers import (
 pytestmark = pytest.mark.unit
 
 FRONTMATTER_KEYS = [
-    "id", "type", "name", "atlas_version", "url", "tactics", "parent", "subtechniques",
-    "mitigations", "case_studies", "techniques", "attack_reference", "maturity", "created",
-    "modified",
+    "id", "title", "sidebar_label", "sidebar_position", "atlas_id", "type", "atlas_version",
+    "url", "tactics", "parent", "subtechniques", "mitigations", "case_studies", "techniques",
+    "attack_reference",
 ]
+ATLAS = "frameworks/atlas"
+TECHNIQUES = f"{ATLAS}/techniques"
+# The vault's layout of the fixture, written out by hand.
+PAGES = {
+    "AML.TA0901": f"{ATLAS}/tactics/orchard-surveying",
+    "AML.TA0902": f"{ATLAS}/tactics/seedbank-tampering",
+    "AML.TA0903": f"{ATLAS}/tactics/harvest-siphoning",
+    "AML.T0901": f"{TECHNIQUES}/orchard-surveying/lighthouse-beacon-probing/lighthouse-beacon-probing",
+    "AML.T0901.001": f"{TECHNIQUES}/orchard-surveying/lighthouse-beacon-probing/foghorn-echo-mapping",
+    "AML.T0901.002": f"{TECHNIQUES}/orchard-surveying/lighthouse-beacon-probing/tidal-chart-scraping",
+    "AML.T0902": f"{TECHNIQUES}/seedbank-tampering/seedbank-poisoning/seedbank-poisoning",
+    "AML.T0902.001": f"{TECHNIQUES}/seedbank-tampering/seedbank-poisoning/grafted-label-swapping",
+    "AML.T0903": f"{TECHNIQUES}/harvest-siphoning/weathervane-model-cloning/weathervane-model-cloning",
+    "AML.T0904": f"{TECHNIQUES}/harvest-siphoning/silo-ledger-leakage/silo-ledger-leakage",
+    "AML.M0901": f"{ATLAS}/mitigations/beacon-throttling",
+    "AML.M0902": f"{ATLAS}/mitigations/seedbank-provenance-sealing",
+    "AML.M0903": f"{ATLAS}/mitigations/ledger-vault-encryption",
+    "AML.CS0901": f"{ATLAS}/case-studies/operation-copper-kestrel",
+    "AML.CS0902": f"{ATLAS}/case-studies/glasshouse-cartographer-incident",
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +69,38 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Path:
     return corpus_dir
 
 
-def _meta(corpus: Path, rel: str) -> dict:
-    return frontmatter.loads((corpus / rel).read_text(encoding="utf-8")).metadata
+def _meta(corpus: Path, atlas_id: str) -> dict:
+    return frontmatter.loads(_text(corpus, atlas_id)).metadata
 
 
-def test_one_page_per_object_in_the_expected_folders(corpus: Path) -> None:
+def _text(corpus: Path, atlas_id: str) -> str:
+    return (corpus / f"{PAGES[atlas_id]}.md").read_text(encoding="utf-8")
+
+
+def test_one_page_per_object_in_the_vault_layout(corpus: Path) -> None:
     found = sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*.md"))
-    expected = sorted(
-        [f"tactics/{i}.md" for i in FIXTURE_TACTICS]
-        + [f"techniques/{i}.md" for i in FIXTURE_TECHNIQUES + FIXTURE_SUBTECHNIQUES]
-        + [f"mitigations/{i}.md" for i in FIXTURE_MITIGATIONS]
-        + [f"case-studies/{i}.md" for i in FIXTURE_CASE_STUDIES]
-    )
-    assert found == expected
+    assert found == sorted(f"{path}.md" for path in PAGES.values())
+    kinds = (FIXTURE_TACTICS, FIXTURE_TECHNIQUES, FIXTURE_SUBTECHNIQUES, FIXTURE_MITIGATIONS,
+             FIXTURE_CASE_STUDIES)
+    assert sorted(PAGES) == sorted(i for ids in kinds for i in ids)
     assert not [p for p in corpus.iterdir() if p.name.startswith(".build-")]  # staging removed
 
 
 def test_every_page_has_the_frontmatter_keys(corpus: Path) -> None:
     for path in corpus.rglob("*.md"):
         meta = frontmatter.loads(path.read_text(encoding="utf-8")).metadata
-        missing = [k for k in FRONTMATTER_KEYS if k not in meta]
-        assert not missing, f"{path.name} lacks {missing}"
-        assert meta["id"] == path.stem
-        assert meta["name"] == FIXTURE_NAMES[meta["id"]]
+        assert list(meta)[: len(FRONTMATTER_KEYS)] == FRONTMATTER_KEYS, path.name
+        name = FIXTURE_NAMES[meta["atlas_id"]]
+        assert meta["title"] == f"{meta['atlas_id']}: {name}"
+        assert meta["sidebar_label"] == name
+        assert isinstance(meta["sidebar_position"], int) and meta["sidebar_position"] >= 1
         assert meta["atlas_version"] == "0.9.0"
+        assert path.relative_to(corpus).with_suffix("").as_posix() == PAGES[meta["atlas_id"]]
 
 
 def test_frontmatter_of_a_technique(corpus: Path) -> None:
-    meta = _meta(corpus, "techniques/AML.T0901.md")
+    meta = _meta(corpus, "AML.T0901")
+    assert meta["id"] == "lighthouse-beacon-probing"  # the vault's slug
     assert meta["type"] == "technique"
     assert meta["url"] == "https://atlas.mitre.org/techniques/AML.T0901"
     assert meta["tactics"] == ["AML.TA0901"]
@@ -88,23 +113,25 @@ def test_frontmatter_of_a_technique(corpus: Path) -> None:
         "id": "T1999",
         "url": "https://attack.mitre.org/techniques/T1999/",
     }
-    assert meta["maturity"] == "demonstrated"
-    assert str(meta["created"]) == "2024-03-01"
-    assert str(meta["modified"]) == "2025-02-14"
+    text = _text(corpus, "AML.T0901")  # dates and maturity are in the Metadata section
+    assert "- **Technique ID:** AML.T0901\n" in text
+    assert "- **Created:** March 1, 2024\n- **Last Modified:** February 14, 2025\n" in text
+    assert "- **Maturity:** demonstrated\n" in text
 
 
 def test_frontmatter_of_other_kinds(corpus: Path) -> None:
-    sub = _meta(corpus, "techniques/AML.T0902.001.md")
+    sub = _meta(corpus, "AML.T0902.001")
+    assert sub["id"] == "seedbank-poisoning-grafted-label-swapping"  # parent slug, own slug
     assert (sub["type"], sub["parent"]) == ("subtechnique", "AML.T0902")
     assert sub["tactics"] == ["AML.TA0902"]
     assert sub["mitigations"] == ["AML.M0902"]
     assert sub["attack_reference"] is None
-    tactic = _meta(corpus, "tactics/AML.TA0903.md")
+    tactic = _meta(corpus, "AML.TA0903")
     assert (tactic["type"], tactic["techniques"]) == ("tactic", ["AML.T0903", "AML.T0904"])
-    mitigation = _meta(corpus, "mitigations/AML.M0901.md")
+    mitigation = _meta(corpus, "AML.M0901")
     assert mitigation["type"] == "mitigation"
     assert mitigation["techniques"] == ["AML.T0901", "AML.T0901.001", "AML.T0903"]
-    study = _meta(corpus, "case-studies/AML.CS0902.md")
+    study = _meta(corpus, "AML.CS0902")
     assert study["type"] == "case-study"
     assert study["url"] == "https://atlas.mitre.org/studies/AML.CS0902"
     assert study["techniques"] == ["AML.T0901", "AML.T0901.002", "AML.T0904"]
@@ -120,40 +147,43 @@ def test_wiki_links_resolve_to_existing_pages(corpus: Path) -> None:
             assert linked.is_file(), f"{path.name}: [[{target}|{label}]] points nowhere"
             meta = frontmatter.loads(linked.read_text(encoding="utf-8")).metadata
             if re.match(r"AML\.\w+(\.\d+)?: ", label):  # relation links name the target
-                assert label == f"{meta['id']}: {meta['name']}"
+                assert label == meta["title"]
     assert count > 40
 
 
 def test_pages_link_their_relations(corpus: Path) -> None:
-    body = (corpus / "techniques/AML.T0901.md").read_text(encoding="utf-8")
-    assert "[[tactics/AML.TA0901|AML.TA0901: Orchard Surveying]]" in body
-    assert "[[techniques/AML.T0901.001|AML.T0901.001: Foghorn Echo Mapping]]" in body
-    assert "[[mitigations/AML.M0901|AML.M0901: Beacon Throttling]]" in body
-    assert "[[case-studies/AML.CS0902|AML.CS0902: Glasshouse Cartographer Incident]]" in body
-    sub = (corpus / "techniques/AML.T0901.002.md").read_text(encoding="utf-8")
-    assert "[[techniques/AML.T0901|AML.T0901: Lighthouse Beacon Probing]]" in sub
+    body = _text(corpus, "AML.T0901")
+    assert f"- [[{PAGES['AML.TA0901']}|AML.TA0901: Orchard Surveying]]" in body
+    assert f"- [[{PAGES['AML.T0901.001']}|AML.T0901.001: Foghorn Echo Mapping]]" in body
+    assert f"### [[{PAGES['AML.M0901']}|AML.M0901: Beacon Throttling]]" in body
+    assert f"### [[{PAGES['AML.CS0902']}|AML.CS0902: Glasshouse Cartographer Incident]]" in body
+    sub = _text(corpus, "AML.T0901.002")
+    parent = f"[[{PAGES['AML.T0901']}|AML.T0901: Lighthouse Beacon Probing]]"
+    assert f"> **Sub-Technique of:** {parent}" in sub
+    assert f"- **Parent Technique:** {parent}" in sub
 
 
 def test_atlas_site_links_in_text_become_wiki_links(corpus: Path) -> None:
-    body = (corpus / "techniques/AML.T0901.md").read_text(encoding="utf-8")
-    assert "[[techniques/AML.T0901.001|Foghorn Echo Mapping]]" in body
+    body = _text(corpus, "AML.T0901")
+    assert f"[[{PAGES['AML.T0901.001']}|Foghorn Echo Mapping]]" in body  # named, not dropped
     assert "(/techniques/" not in body
-    study = (corpus / "case-studies/AML.CS0902.md").read_text(encoding="utf-8")
-    assert "[[techniques/AML.T0901|beacon sweep]]" in study
+    study = _text(corpus, "AML.CS0902")
+    assert f"[[{PAGES['AML.T0901']}|beacon sweep]]" in study
 
 
-def test_convert_links_leaves_other_links_alone() -> None:
+def test_convert_links_leaves_other_links_alone(catalog: Catalog) -> None:
     text = (
-        "[a](/studies/AML.CS0001) [b](https://example.org/x) [c](/other/AML.T0001) "
-        "[d](/techniques/a/b)"
+        "[a](/studies/AML.CS0902) [b](https://example.org/x) [c](/other/AML.T0001) "
+        "[d](/techniques/a/b) [e](/techniques/AML.T0999)"
     )
-    assert convert_links(text) == (
-        "[[case-studies/AML.CS0001|a]] [b](https://example.org/x) [c](/other/AML.T0001) "
-        "[d](/techniques/a/b)"
+    assert convert_links(text, vault_layout(catalog)) == (
+        f"[[{PAGES['AML.CS0902']}|a]] [b](https://example.org/x) [c](/other/AML.T0001) "
+        "[d](/techniques/a/b) [[frameworks/atlas/techniques/aml.t0999|e]]"
     )
 
 
 def test_round_trip_keeps_fields_and_relations(catalog: Catalog) -> None:
+    layout = vault_layout(catalog)
     for record in catalog:
         page = parse_page(render_page(record, catalog), Path(f"{record.id}.md"))
         back = record_from_page(page)
@@ -162,7 +192,7 @@ def test_round_trip_keeps_fields_and_relations(catalog: Catalog) -> None:
                       "attack_reference", "maturity", "created", "modified", "uses",
                       "procedure", "examples"):
             assert getattr(back, field) == getattr(record, field), (record.id, field)
-        assert back.description == convert_links(record.description), record.id
+        assert back.description == convert_links(record.description, layout), record.id
 
 
 def test_catalog_from_pages_matches_the_release(corpus: Path, catalog: Catalog) -> None:
@@ -186,7 +216,7 @@ def test_write_corpus_replaces_generated_folders_and_keeps_team_notes(
     tmp_path: Path, catalog: Catalog
 ) -> None:
     corpus_dir = tmp_path / "corpus"
-    stale = corpus_dir / "techniques" / "AML.T0999.md"
+    stale = corpus_dir / "techniques" / "AML.T0999.md"  # a page of our earlier layout
     stale.parent.mkdir(parents=True)
     stale.write_text("---\nid: AML.T0999\nname: Retired\n---\nold page\n", encoding="utf-8")
     note = corpus_dir / "team-notes" / "gpu.md"
@@ -195,7 +225,8 @@ def test_write_corpus_replaces_generated_folders_and_keeps_team_notes(
     write_corpus(catalog, corpus_dir)
     assert not stale.exists()
     assert note.read_text(encoding="utf-8").endswith("keep me\n")
-    assert len(list((corpus_dir / "techniques").glob("*.md"))) == 7
+    assert not (corpus_dir / "techniques").exists()
+    assert len(list((corpus_dir / TECHNIQUES).rglob("*.md"))) == 7
     write_corpus(catalog, corpus_dir)  # again over its own output
     assert len(list(corpus_dir.rglob("*.md"))) == 16
 

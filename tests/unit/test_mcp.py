@@ -268,9 +268,12 @@ async def test_object_resource_is_the_page_in_markdown(client: Client) -> None:
     content = read.contents[0]
     assert content.mime_type == "text/markdown"
     text = content.text  # type: ignore[union-attr]
-    assert text.startswith("---\nid: AML.T0901.001\n")
+    assert text.startswith("---\nid: lighthouse-beacon-probing-foghorn-echo-mapping\n")
+    assert "\natlas_id: AML.T0901.001\n" in text
     assert "# AML.T0901.001: Foghorn Echo Mapping" in text
-    assert "Sub-technique of [[techniques/AML.T0901|AML.T0901: Lighthouse Beacon Probing]]" in text
+    assert ("> **Sub-Technique of:** [[frameworks/atlas/techniques/orchard-surveying/"
+            "lighthouse-beacon-probing/lighthouse-beacon-probing|AML.T0901: Lighthouse Beacon "
+            "Probing]]") in text
 
 
 async def test_an_unknown_object_resource_is_not_found(client: Client) -> None:

@@ -164,7 +164,8 @@ def _build(
     the query model is tuned on this catalog only (a fold's catalog lacks its held-out case
     studies, so the model never saw their steps)."""
     local = dataclasses.replace(
-        settings, corpus_dir=where / "corpus", index_dir=where / "index", chroma_url=None
+        settings, corpus_dir=where / "corpus", index_dir=where / "index", chroma_url=None,
+        vault_dir=None,  # the eval measures the release alone
     )
     write_corpus(catalog, local.corpus_dir)
     query: CachedEmbedder | None = None
