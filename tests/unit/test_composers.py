@@ -239,3 +239,9 @@ def test_which_one_matters_most_after_a_list_ranks_it_by_reach(rag: AtlasRAG) ->
     assert "does not rank mitigations by importance" in lead(answer)
     reach = [len(rag.get(i).techniques) for i in answer.items]
     assert reach == sorted(reach, reverse=True) and len(answer.items) == 3
+
+
+def test_the_parent_of_a_top_level_technique_is_none_said_plainly(rag: AtlasRAG) -> None:
+    answer = compose(rag, "parent of AML.T0901?", "list", "parent")
+    assert "top-level technique" in lead(answer) and "no parent" in lead(answer)
+    assert "AML.T0901.001" in lead(answer)  # its sub-techniques are named instead

@@ -110,6 +110,11 @@ def _parent(catalog: Catalog, record: Record) -> Listing:
                      [record.parent] if record.parent else [])
 
 
+@relation("parent", "technique")
+def _no_parent(catalog: Catalog, record: Record) -> Listing:
+    return Listing("technique", "parent technique")
+
+
 @relation("tactic", *TECHNIQUE_TYPES, "case-study")
 def _tactics(catalog: Catalog, record: Record) -> Listing:
     tactics = catalog.tactics_of(record)
@@ -260,6 +265,11 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         "technique" if n == 1 else "techniques")
     subject = reply.name(record.id)
     reply.source(record.id)
+    if not n and noun == "parent technique":
+        subs = sorted(record.subtechniques)
+        reply.para(f"{subject} is a top-level technique, not a sub-technique: it has no parent."
+                   + (f" Its sub-techniques are {reply.names(subs)}." if subs else ""))
+        return
     if not n:
         reply.para(f"ATLAS {catalog.version} lists no {noun} for {subject}.")
         nearest_instead(ctx, reply, record, listing)
