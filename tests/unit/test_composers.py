@@ -212,10 +212,10 @@ def test_which_of_those_related_to_a_described_object(rag: AtlasRAG) -> None:
     assert answer.items == ["AML.M0903"]
 
 
-def test_of_those_asking_for_another_kind_is_not_narrowing(rag: AtlasRAG) -> None:
+def test_of_those_asking_for_another_kind_or_for_all_is_not_narrowing(rag: AtlasRAG) -> None:
     history = _listed(rag, "what are the sub-techniques of AML.T0901", "subtechnique")
-    reading = rag.answerer.read("tactics of those", history)
-    assert reading.intent != "narrow"
+    assert rag.answerer.read("tactics of those", history).intent != "narrow"
+    assert rag.answerer.read("explain all of them", history).intent != "narrow"
 
 
 def test_that_tactic_after_a_technique_is_its_tactic(rag: AtlasRAG) -> None:

@@ -19,7 +19,7 @@ from ..records import Record
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .linking import Link, Linker, Links
-from .state import State, find_ordinal, points_back, read_state
+from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .vocabulary import ASKING_TERMS
 
 TECHNIQUE_TYPES = ("technique", "subtechnique")
@@ -210,6 +210,13 @@ class Reader:
             links = [link for link in found[:1] if link.confidence >= SEARCH_SURE] + links
         return sorted(links, key=lambda link: self.catalog.records[link.id].type not in kinds)
 
+    def has_criterion(self, question: str, state: State) -> bool:
+        """The message says what to keep: a field value, or words beyond pointing and asking
+        ("explain all of them" keeps everything, so it is not a narrowing)."""
+        records = [self.catalog.records[i] for i in state.items if i in self.catalog]
+        return bool(narrow(question, self.catalog, records)) or bool(
+            self.subject_words(without_pointers(question)))
+
     def filters(self, question: str, target: str, state: State) -> bool:
         """The message keeps some of the listed items: it asks for their own kind (or no
         kind), or states a field of theirs ("which of those have no mitigations")."""
@@ -312,7 +319,8 @@ def unsure_small_talk(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 def narrowing(reader: Reader, clues: Clues, intent: str) -> str | None:
     """Picking from the last list ("which of those ...") keeps some of its items."""
-    if clues.at_list and intent in NARROWING_INTENTS and (
+    if clues.at_list and intent in NARROWING_INTENTS and reader.has_criterion(
+            clues.question, clues.state) and (
             clues.picking or reader.filters(clues.question, clues.prediction.target, clues.state)):
         return "narrow"
     return None
