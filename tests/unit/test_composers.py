@@ -187,7 +187,7 @@ def test_which_of_those_keeps_the_listed_case_studies_of_a_year(rag: AtlasRAG) -
     assert reading.intent == "narrow"
     answer = rag.ask("which of those are from 2025", history)
     assert answer.items == ["AML.CS0902"]
-    assert "Of the 2 case studies above, **1** is from 2025" in lead(answer)
+    assert "Of the 2 case studies above, **1** from 2025" in lead(answer)
 
 
 def test_a_case_study_type_named_first_is_the_one_kept(rag: AtlasRAG) -> None:

@@ -46,7 +46,7 @@ def narrow_list(ctx: Context, reading: Reading) -> Reply:
                    or _described(ctx, reading.question, candidates))
         kept = [i for i in kept if i in matched]
     label = join([f.label for f in facets]) if facets else "match your description"
-    _write(ctx, reply, items, kept, label, verb=bool(facets))
+    _write(ctx, reply, items, kept, label, facet=bool(facets))
     return reply
 
 
@@ -82,18 +82,15 @@ def _described(ctx: Context, question: str, items: list[Record]) -> list[str]:
 
 
 def _write(ctx: Context, reply: Reply, items: list[Record], kept: list[str], label: str,
-           verb: bool) -> None:
-    """``label`` follows "are" when ``verb`` ("are from 2024"), else it is the verb phrase."""
+           facet: bool) -> None:
+    """``label`` is a facet's phrase ("from 2024") when ``facet``, else a verb phrase."""
     kind = items[0].type if items else "technique"
     total = f"{len(items)} {kind_name(kind, len(items))} above"
+    said = label if facet or len(kept) > 1 else label.replace("match ", "matches ", 1)
     if not kept:
-        reply.para(f"None of the {total} {'is ' if verb else 'does '}"
-                   f"{label if verb else label.replace('match ', 'matches ', 1)} in ATLAS "
-                   f"{ctx.catalog.version}.")
+        reply.para(f"None of the {total} {'is ' + label if facet else said}.")
         return
-    be = ("is " if len(kept) == 1 else "are ") if verb else ""
-    said = label if verb or len(kept) > 1 else label.replace("match ", "matches ", 1)
-    lead = f"Of the {total}, **{len(kept)}** {be}{said}: {reply.names(kept, limit=4)}."
+    lead = f"Of the {total}, **{len(kept)}** {said}: {reply.names(kept, limit=4)}."
     reply.para(lead)
     for atlas_id in kept:
         reply.item(atlas_id, reply.name(atlas_id, bold=False) + _detail(ctx.catalog.records[atlas_id]))
