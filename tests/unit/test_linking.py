@@ -118,7 +118,10 @@ def test_name_terms_that_many_unrelated_names_share_are_generic(
     import atlas_rag.conversation.linking as linking
 
     monkeypatch.setattr(linking, "GENERIC_NAMES", 2)
-    # "seedbank" is in a tactic's, a technique's and a mitigation's name
+    # "seedbank" is in two other techniques' names (Seedbank Poisoning and its sub-technique)
     assert linker._generic("AML.T0903", frozenset({"seedbank"}))
-    assert not linker._generic("AML.T0901", frozenset({"weathervan"}))
+    assert not linker._generic("AML.T0902", frozenset({"seedbank"}))  # only its own family
+    monkeypatch.setattr(linking, "GENERIC_NAMES", 1)
+    # "ledger" is also in a mitigation's name, Ledger Vault Encryption: another kind
+    assert not linker._generic("AML.T0904", frozenset({"ledger"}))
     # its own family does not make a name generic

@@ -289,9 +289,13 @@ class Linker:
                      "name-terms", _term_span(text, best[i])) for i in kept]
 
     def _generic(self, atlas_id: str, terms: frozenset[str]) -> bool:
-        """Terms that many unrelated names hold ("agent tool") name none of them for sure."""
+        """Terms that many unrelated names of the same kind share ("agent tool" in five
+        techniques' names) name none of them for sure. Other kinds do not count: case studies
+        are titled after the techniques they show."""
         relatives = set(family(self.catalog, atlas_id))
-        sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives}
+        kind = _kind_family(self.catalog.records[atlas_id].type)
+        sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives
+                   and _kind_family(self.catalog.records[i].type) == kind}
         return len(sharing) >= GENERIC_NAMES
 
     def _corrected_names(self, text: str) -> list[Link]:
@@ -318,6 +322,11 @@ def _shared(terms: set[str], name: str) -> float:
     name_terms = set(tokenize(name)) - SYSTEM_PREFIXES
     matched = [n for n in name_terms if any(same_word(n, t) for t in terms)]
     return len(matched) / len(name_terms) if name_terms else 0.0
+
+
+def _kind_family(kind: str) -> str:
+    """Techniques and sub-techniques are one kind of name; every other type is its own."""
+    return "technique" if kind in ("technique", "subtechnique") else kind
 
 
 def _attack_style(bare: str) -> bool:
