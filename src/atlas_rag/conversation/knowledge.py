@@ -11,6 +11,22 @@ from dataclasses import dataclass, field
 from ..catalog import Catalog
 
 TECHNIQUE_TYPES = ("technique", "subtechnique")
+# The kinds of object each target names (the reader matches them against a message's subjects).
+TARGET_KINDS: dict[str, tuple[str, ...]] = {
+    "technique": TECHNIQUE_TYPES,
+    "subtechnique": ("subtechnique",),
+    "parent": TECHNIQUE_TYPES,
+    "tactic": ("tactic",),
+    "mitigation": ("mitigation",),
+    "case_study": ("case-study",),
+}
+# The kinds of object that answer each target (the composers' view: an ATT&CK reference is
+# answered from techniques and tactics; "none" has no kind of its own).
+TARGET_TYPES: dict[str, tuple[str, ...] | None] = {
+    **TARGET_KINDS,
+    "attack_ref": (*TECHNIQUE_TYPES, "tactic"),
+    "none": None,
+}
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from ..lexical import STOPWORDS, tokenize
 from ..records import Record
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
+from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .vocabulary import ASKING_TERMS
 
-TECHNIQUE_TYPES = ("technique", "subtechnique")
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
 # three: IDs are formal and only ATLAS uses them.
 NOT_ABOUT_ATLAS = ("off_topic", "greeting", "thanks", "help")
@@ -77,10 +77,6 @@ DECLINE_SURE = 0.5
 # Once the conversation has a subject, small talk ("help", "hello") must be this sure: a
 # short follow-up ("and what should we change") otherwise asks about the subject.
 SMALLTALK_SURE = 0.8
-# The kinds of object each target asks for (the reader's view of the composers' table).
-TARGET_KINDS = {"technique": TECHNIQUE_TYPES, "subtechnique": ("subtechnique",),
-                "parent": TECHNIQUE_TYPES, "tactic": ("tactic",), "mitigation": ("mitigation",),
-                "case_study": ("case-study",)}
 # Links this sure are the message's own subjects; weaker ones only rule out small talk.
 OWN_SUBJECT = 0.75
 NAME_WORD = 0.6

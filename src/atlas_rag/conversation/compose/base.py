@@ -8,22 +8,9 @@ from dataclasses import dataclass
 from ...catalog import Catalog
 from ...errors import QueryError
 from ...retrieval import Hit, Retriever
-from ..knowledge import TECHNIQUE_TYPES
 from ..linking import Link, Linker
 from ..reader import Reader, Reading
 from ..reply import Reply
-
-# The kinds of object that answer each target.
-TARGET_TYPES: dict[str, tuple[str, ...] | None] = {
-    "technique": TECHNIQUE_TYPES,
-    "subtechnique": ("subtechnique",),
-    "parent": TECHNIQUE_TYPES,
-    "tactic": ("tactic",),
-    "mitigation": ("mitigation",),
-    "case_study": ("case-study",),
-    "attack_ref": (*TECHNIQUE_TYPES, "tactic"),
-    "none": None,
-}
 
 
 @dataclass

@@ -39,7 +39,6 @@ def narrow_list(ctx: Context, reading: Reading) -> Reply:
     # Beside a stated field, the other words are its wording ("real incidents rather than
     # exercises"), not a second criterion.
     described = [] if facets else ctx.reader.subject_words(without_pointers(reading.question))
-    matched: list[str] = []
     if described:
         candidates = [ctx.catalog.records[i] for i in kept]
         matched = (_named(ctx, described, candidates)
@@ -73,8 +72,7 @@ def _described(ctx: Context, question: str, items: list[Record]) -> list[str]:
               if k not in kinds and not (k in TECHNIQUE_TYPES and set(kinds) & set(TECHNIQUE_TYPES))]
     targets = [h.id for h in relative(ctx.search(question, others, k=SUBJECTS), SUBJECT_SHARE,
                                       SUBJECTS)]
-    reach = {i for t in targets for i in (family(ctx.catalog, t) if
-                                           ctx.catalog.records[t].type in TECHNIQUE_TYPES else [t])}
+    reach = {i for t in targets for i in family(ctx.catalog, t)}
     for record in items:
         if any(reach & set(getattr(record, f)) for f in RELATION_FIELDS):
             matched.add(record.id)

@@ -7,11 +7,11 @@ import re
 from ...catalog import Catalog
 from ...records import Record
 from ...text import opening, shorten
-from ..knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
+from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..linking import Link
 from ..reader import Reading
 from ..reply import Reply, join, kind_name
-from .base import TARGET_TYPES, Context, composes
+from .base import Context, composes
 
 LIST_INLINE = 8
 # Below this confidence a searched subject is offered as the closest match, not stated.

@@ -12,6 +12,7 @@ from ...records import Record
 from ...text import opening, shorten
 from ..facets import Facet, date_of, narrow
 from ..knowledge import (
+    TARGET_TYPES,
     TECHNIQUE_TYPES,
     case_studies_using,
     matrix_order,
@@ -21,7 +22,7 @@ from ..knowledge import (
 )
 from ..reader import Reading
 from ..reply import Reply, hit_of, kind_name
-from .base import TARGET_TYPES, Context, composes, relative
+from .base import Context, composes, relative
 from .objects import card
 
 SEARCH_LIST = 8
