@@ -2,7 +2,8 @@
 
 The text is read in short windows (each sentence alone, and each pair of neighbouring
 sentences); each window is searched for techniques. A technique's evidence is its best
-window, how many windows support it and how well it matches the write-up as a whole. The
+window, how many windows support it, how well it matches the write-up as a whole, and how
+often ATLAS's case studies use it together with the text's clearest techniques. The
 score is a calibrated confidence (0-1): techniques above ``MIN_CONFIDENCE`` are returned, as
 many as the text supports, in the order of the ATLAS matrix. A parent and its sub-technique
 are both kept only when the text supports both with different sentences.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from .catalog import Catalog
 from .retrieval import Hit, Retriever
 
 TECHNIQUE_TYPES = ("technique", "subtechnique")
@@ -24,10 +27,13 @@ DOCUMENT_RESULTS = 15
 # The confidence is a logistic regression of the evidence, fitted on the dev half of the
 # mapping eval (2,503 candidate techniques of held-out case studies and write-ups; 19.5% right),
 # and the threshold is the one with the best F1 on that half (`atlas-rag eval --suite mapping`).
-WEIGHTS = {"window": 1.66, "support": 1.08, "document": 1.52}
-BIAS = -3.61
-MIN_CONFIDENCE = 0.2
+WEIGHTS = {"window": 1.65, "support": 0.92, "document": 1.24, "together": 2.16}
+BIAS = -3.82
+MIN_CONFIDENCE = 0.225
 MAX_RESULTS = 25
+# "together": the techniques with the most textual evidence are the anchors; a technique's
+# value is the largest share of an anchor's case studies that also use it (add-one smoothed).
+ANCHORS = 3
 
 
 def sentences(text: str) -> list[str]:
@@ -48,13 +54,37 @@ class Evidence:
     hit: Hit | None = None
     sentences: set[str] = field(default_factory=set)
 
-    def features(self) -> dict[str, float]:
+    together: float = 0.0  # how often case studies use it with the text's anchors
+
+    def textual(self) -> dict[str, float]:
         return {"window": self.best, "support": min(self.windows - 1, 4) / 4 if self.windows else 0.0,
                 "document": self.document}
+
+    def features(self) -> dict[str, float]:
+        return {**self.textual(), "together": self.together}
 
     def confidence(self) -> float:
         z = BIAS + sum(WEIGHTS[k] * v for k, v in self.features().items())
         return 1.0 / (1.0 + math.exp(-z))
+
+    def textual_score(self) -> float:
+        return sum(WEIGHTS[k] * v for k, v in self.textual().items())
+
+
+class CoUse:
+    """How often ATLAS's case studies use two techniques together."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.uses: Counter[str] = Counter()
+        self.pairs: Counter[tuple[str, str]] = Counter()
+        for study in catalog.of_type("case-study"):
+            used = set(study.techniques)
+            self.uses.update(used)
+            self.pairs.update((a, b) for a in used for b in used if a != b)
+
+    def share(self, atlas_id: str, anchor: str) -> float:
+        """The share of the anchor's case studies that also use ``atlas_id``."""
+        return self.pairs[(atlas_id, anchor)] / (self.uses[anchor] + 1)
 
 
 def evidence(retriever: Retriever, text: str) -> dict[str, Evidence]:
@@ -85,7 +115,16 @@ def evidence(retriever: Retriever, text: str) -> dict[str, Evidence]:
         for hit in whole:
             entry = out.setdefault(hit.id, Evidence(hit=hit))
             entry.document = hit.score / top
+    _add_co_use(CoUse(retriever.catalog), out)
     return out
+
+
+def _add_co_use(co_use: CoUse, found: dict[str, Evidence]) -> None:
+    """Each technique's "together" value against the ANCHORS with the most textual evidence."""
+    anchors = sorted(found, key=lambda i: -found[i].textual_score())[:ANCHORS]
+    for atlas_id, entry in found.items():
+        entry.together = max((co_use.share(atlas_id, a) for a in anchors if a != atlas_id),
+                             default=0.0)
 
 
 def map_text(

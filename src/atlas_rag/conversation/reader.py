@@ -9,7 +9,7 @@ subjects.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from .intents import LazyIntentModel, Prediction
 from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
+from .steps import asked_steps
 from .vocabulary import ASKING_TERMS
 
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
@@ -71,6 +72,10 @@ DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
 SUBJECT_KIND_INTENTS = ("explain", "incident")
 # Intents a message picking from the last list may be read as before it is read as narrowing.
+# A part of a case study is asked about in questions that explain, list or describe an attack;
+# asking for mitigations or case studies is a relation of the whole study instead.
+STEP_INTENTS = ("explain", "list", "attack", "incident")
+WHOLE_STUDY_TARGETS = ("mitigation", "case_study")
 NARROWING_INTENTS = ("list", "count", "explain", "compare", "attack")
 # The classifier must be this sure of an off-topic or manipulation reading to decline.
 DECLINE_SURE = 0.5
@@ -128,6 +133,10 @@ class Reader:
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
+        if intent == "step":  # a part of the case study just discussed
+            reading = Reading(question, intent, target, prediction, links, state=state)
+            reading.subjects, reading.source = [Link(state.subjects[0], 0.9, "history")], "history"
+            return reading
         if intent in ("narrow", "rank"):
             reading = Reading(question, intent, target, prediction, links, state=state)
             reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
@@ -242,6 +251,23 @@ class Reader:
         links = self.linker.search(self.linker.correct(text), None, 3)
         return bool(links) and links[0].confidence >= SEARCH_SURE
 
+    def current_case_study(self, state: State) -> Record | None:
+        """The case study the last answer was about, when it was about one alone."""
+        if len(state.subjects) != 1 or state.subjects[0] not in self.catalog:
+            return None
+        record = self.catalog.records[state.subjects[0]]
+        return record if record.type == "case-study" else None
+
+    def asked_steps(self, study: Record, question: str, links: list[Link]) -> list[int]:
+        """The steps of ``study`` the question asks about (see ``steps.asked_steps``)."""
+        kinds = {link.id: self.catalog.records[link.id].type for link in links}
+
+        def search(text: str, types: Sequence[str], k: int) -> list[str]:
+            hits = self.linker.retriever.search(self.linker.correct(text), k=k, types=list(types))
+            return [h.id for h in hits]
+
+        return asked_steps(study, question, links, kinds, search, self.subject_words)
+
     def subject_words(self, text: str) -> list[str]:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
@@ -333,8 +359,25 @@ def ranking(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """Right after a case study, a question about one part of it ("what was the initial
+    access there", "which technique is the payload injection") asks for its steps, unless it
+    names another subject of its own."""
+    study = reader.current_case_study(clues.state)
+    if (study is None or intent not in STEP_INTENTS or clues.prediction.target in WHOLE_STUDY_TARGETS
+            or clues.ordinal is not None or clues.at_list):
+        return None
+    kinds = {link.id: reader.catalog.records[link.id].type for link in clues.links.links}
+    used = {step.technique for step in study.procedure}
+    if any(link.confidence >= OWN_SUBJECT and kinds[link.id] != "tactic" and link.id not in used
+           for link in clues.links.links):
+        return None
+    return "step" if reader.asked_steps(study, clues.question, clues.links.links) else None
+
+
 INTENT_RULES: tuple[IntentRule, ...] = (
-    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking)
+    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
+    inside_case_study)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

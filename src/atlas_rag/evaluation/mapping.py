@@ -71,7 +71,7 @@ def map_row(rag: AtlasRAG, text: str, expected: set[str]) -> dict[str, Any]:
         "kept": kept,
         "atlas-rag": score(expected, kept, ranked),
         "baselines": baselines,
-        "features": [(found[i].features(), i in expected) for i in ranked[:30]],
+        "features": [(found[i].features(), i in expected, i) for i in ranked[:30]],
     }
 
 

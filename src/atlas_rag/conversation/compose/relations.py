@@ -22,7 +22,7 @@ from ..knowledge import (
 )
 from ..reader import Reading
 from ..reply import Reply, hit_of, kind_name
-from .base import Context, composes, relative
+from .base import COMPOSERS, Context, composes, relative
 from .objects import card
 
 SEARCH_LIST = 8
@@ -30,6 +30,9 @@ SEARCH_SHARE = 0.45
 DETAIL_CHARS = 170
 SHOW_AFTER_COUNT = 15
 NAMED_LIST = 15
+# Words besides a common name that make a question a description (two: one stray word such
+# as "all" or "real" is not a description, a phrase is).
+DESCRIBED_BEYOND = 2
 
 
 @dataclass
@@ -243,7 +246,19 @@ def _weak_subjects(ctx: Context, reading: Reading) -> list[str]:
     """A name too common to be a subject on its own ("exfiltration") is one when the relation
     asked for fits its kind ("techniques in the exfiltration tactic")."""
     return [link.id for link in reading.links.links
-            if (reading.target, ctx.catalog.records[link.id].type) in RELATIONS][:1]
+            if (reading.target, ctx.catalog.records[link.id].type) in RELATIONS
+            and not _described_beyond(ctx, reading.question, link.span)][:1]
+
+
+def _described_beyond(ctx: Context, question: str, span: tuple[int, int] | None) -> bool:
+    """The question describes what it wants in more words than the name it holds ("case
+    studies involving exfiltration through an agent's tools"): the name alone is not it."""
+    if span is None:
+        return False
+    rest = question[: span[0]] + " " + question[span[1]:]
+    return len(ctx.reader.subject_words(rest)) >= DESCRIBED_BEYOND
+
+
 
 
 def _default_relation(target: str, kind: str) -> Relation | None:
@@ -349,13 +364,13 @@ def _attack_reference(reply: Reply, record: Record) -> None:
 def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Reply:
     """Objects of the wanted kind whose text matches the question."""
     types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
+    named = _named_by_words(ctx, reading.question, types)
+    if not named and types == ("mitigation",) and not count:
+        # Mitigations for a described attack: those covering the techniques it describes,
+        # as a defence question gets them.
+        return COMPOSERS["defend"](ctx, reading)
     hits = relative(ctx.search(reading.question, types, k=SEARCH_LIST), SEARCH_SHARE, SEARCH_LIST)
-    # Objects whose names hold every word the question describes them by ("mitigations about
-    # AI agents") belong in the list, whatever their rank.
-    words = set(ctx.reader.subject_words(reading.question))
-    named = [r.id for r in ctx.catalog.of_type(*types)
-             if words and words <= set(tokenize(ctx.catalog.full_name(r)))]
-    if 0 < len(named) <= NAMED_LIST:
+    if named:
         found = {h.id for h in hits}
         hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in sorted(named)
                 if i not in found] + hits
@@ -375,6 +390,17 @@ def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Repl
         reply.item(hit.id, reply.name(hit.id, bold=False) + ": "
                    + shorten(opening(record.description, 1), DETAIL_CHARS))
     return reply
+
+
+def _named_by_words(ctx: Context, question: str, types: tuple[str, ...]) -> list[str]:
+    """Objects whose names hold every word the question describes them by ("mitigations about
+    AI agents"): they belong in the list, whatever their rank. Words that no ATLAS name holds
+    ("specific", "involving") cannot name one; more than NAMED_LIST objects is no naming."""
+    vocabulary = {t for r in ctx.catalog.records.values() for t in tokenize(ctx.catalog.full_name(r))}
+    words = set(ctx.reader.subject_words(question)) & vocabulary
+    named = [r.id for r in ctx.catalog.of_type(*types)
+             if words and words <= set(tokenize(ctx.catalog.full_name(r)))]
+    return named if len(named) <= NAMED_LIST else []
 
 
 def _everything(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Reply:
