@@ -245,3 +245,14 @@ def test_the_parent_of_a_top_level_technique_is_none_said_plainly(rag: AtlasRAG)
     answer = compose(rag, "parent of AML.T0901?", "list", "parent")
     assert "top-level technique" in lead(answer) and "no parent" in lead(answer)
     assert "AML.T0901.001" in lead(answer)  # its sub-techniques are named instead
+
+
+def test_a_control_the_follow_up_describes_leads_the_defence(rag: AtlasRAG) -> None:
+    first = compose(rag, "how do I defend against weathervane model cloning?", "defend", "mitigation")
+    history = [("how do I defend against weathervane model cloning?", first.text)]
+    answer = compose(rag, "would keeping records inside an encrypted vault help against it?", "defend", "mitigation",
+                     history=history)
+    assert answer.items[0] == "AML.M0903" and "AML.M0903" in lead(answer)
+    assert "does not list it against" in lead(answer)  # M0903 addresses other techniques
+    plain = compose(rag, "how to detect it", "defend", "mitigation", history=history)
+    assert "is what ATLAS lists for this" not in lead(plain)  # asking words describe no control

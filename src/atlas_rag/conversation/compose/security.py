@@ -10,7 +10,8 @@ from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
-from ..reader import Reading
+from ..reader import SEARCH_SURE, Reading
+from ..state import without_pointers
 from ..reply import Reply, hit_of, join
 from .base import Context, composes, relative
 from .objects import card
@@ -57,6 +58,10 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     if techniques:
         # After a list, the objects its answer led with count for more.
         weights = {t: 1.5 if t in reading.state.subjects else 1.0 for t in techniques}
+        # A control the question itself describes ("would a depth camera help?") leads.
+        proposed = _proposed_control(ctx, reading)
+        if proposed:
+            boost = {proposed: sum(weights.values()) + 1.0}
     else:
         found = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 6), 0.6, 3)
         top = found[0].score if found else 1.0
@@ -82,7 +87,13 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         nearest_instead(ctx, reply, record, RELATIONS[("mitigation", record.type)](ctx.catalog, record))
         return reply
     first = [c.id for c in ranked[:LEAD_NAMES]]
-    if len(techniques) > 2 and reading.source == "history":
+    if boost and ranked[0].id in boost and reading.source in ("question", "history", "ordinal"):
+        listed = ranked[0].covers
+        lead = (f"{reply.name(ranked[0].id)} is what ATLAS lists for this"
+                + (f" against {reply.names(listed[:2], bold=False)}" if listed else
+                   f"; ATLAS does not list it against {against} itself")
+                + (f"; also: {reply.names(first[1:])}." if first[1:] else "."))
+    elif len(techniques) > 2 and reading.source == "history":
         lead = (f"Across the {len(techniques)} techniques above, the mitigations that cover the "
                 f"most are {reply.names(first)}.")
     elif reading.source in ("question", "history", "ordinal"):
@@ -102,6 +113,15 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     for technique in techniques[:2]:
         reply.source(technique)
     return reply
+
+
+def _proposed_control(ctx: Context, reading: Reading) -> str | None:
+    """The mitigation the message describes on its own, when search finds one clearly; a
+    message of asking words alone ("how to detect it") describes none."""
+    if not ctx.reader.subject_words(without_pointers(reading.question)):
+        return None
+    found = ctx.linker.search(ctx.linker.correct(reading.question), ("mitigation",), 3)
+    return found[0].id if found and found[0].confidence >= SEARCH_SURE else None
 
 
 def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
