@@ -256,3 +256,25 @@ def test_a_control_the_follow_up_describes_leads_the_defence(rag: AtlasRAG) -> N
     assert "does not list it against" in lead(answer)  # M0903 addresses other techniques
     plain = compose(rag, "how to detect it", "defend", "mitigation", history=history)
     assert "is what ATLAS lists for this" not in lead(plain)  # asking words describe no control
+
+
+def test_list_them_right_after_a_list_asks_for_its_items(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.linking import Link
+    from atlas_rag.conversation.reader import Clues, the_list_again
+
+    history = _listed(rag, "list all mitigations", "mitigation")
+    reader = rag.answerer.reader
+
+    def clues(question: str, turns: list[tuple[str, str]]) -> Clues:
+        reading = reader.read(question, turns)
+        return Clues(question, reading.state, reading.links, reading.prediction, None, False, False)
+
+    assert the_list_again(reader, clues("list them", history), "list") == "relist"
+    assert the_list_again(reader, clues("how many of them", history), "count") == "relist"
+    assert the_list_again(reader, clues("list their techniques", history), "list") is None
+    assert the_list_again(reader, clues("list them", []), "list") is None  # no list before
+    reading = reader.read("list them", history)
+    reading = dataclasses.replace(reading, intent="relist", subjects=[
+        Link(i, 0.9, "list") for i in reading.state.items])
+    answer = rag.answerer.compose(reading)
+    assert answer.items == reading.state.items and len(answer.items) == 3

@@ -49,6 +49,11 @@ _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them)\b", re.IGNORECASE)
 _KIND_POINTER = re.compile(
     r"\b(?:that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
+# Any of the data model's nouns for a kind of object (and the usual synonyms of the asking
+# vocabulary): a message that says one asks for that kind, not for the last list again.
+_KIND_WORD = re.compile(
+    r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
+    r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
 KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
               "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
               "subtechnique": "subtechnique", "sub-technique": "subtechnique",
@@ -137,7 +142,7 @@ class Reader:
             reading = Reading(question, intent, target, prediction, links, state=state)
             reading.subjects, reading.source = [Link(state.subjects[0], 0.9, "history")], "history"
             return reading
-        if intent in ("narrow", "rank"):
+        if intent in ("narrow", "rank", "relist"):
             reading = Reading(question, intent, target, prediction, links, state=state)
             reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
             reading.source = "list"
@@ -190,8 +195,12 @@ class Reader:
             pointed = state.items
         else:
             pointed = state.subjects or state.items[:1]
-        related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
-        pointed = related or pointed
+        # "that tactic" is an object ("other techniques in that tactic"); "list its
+        # mitigations" asks for a relation of the subject itself.
+        if not (reading.intent in ("list", "count")
+                and pointer_kind(reading.question) in TARGET_KINDS.get(reading.target, ())):
+            related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
+            pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
 
@@ -234,10 +243,9 @@ class Reader:
     def related_of_kind(self, question: str, subjects: list[str]) -> list[str]:
         """"that tactic" after a technique: the objects of the named kind related to the
         subjects (none when the kind is theirs already)."""
-        match = _KIND_POINTER.search(question)
-        if not match or not subjects:
+        kind = pointer_kind(question)
+        if not kind or not subjects:
             return []
-        kind = KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "")
         kinds = TECHNIQUE_TYPES if kind == "technique" else (kind,)
         records = [self.catalog.records[i] for i in subjects]
         of_kind = [r.id for r in records if r.type in kinds]
@@ -272,6 +280,12 @@ class Reader:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
                 if t not in ASKING_TERMS and t not in STOPWORDS and not t.isdigit()]
+
+
+def pointer_kind(question: str) -> str:
+    """The kind a pointer names ("that tactic": tactic), or ""."""
+    match = _KIND_POINTER.search(question)
+    return KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "") if match else ""
 
 
 # ---------------------------------------------------------------------- intent rules
@@ -375,9 +389,21 @@ def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
     return "step" if reader.asked_steps(study, clues.question, clues.links.links) else None
 
 
+def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"list them", "how many of them" right after a list asks for its items, not for a
+    relation of its first item: no words of its own, no kind of object named."""
+    question = clues.question
+    if (intent in ("list", "count") and clues.state.items and _PLURAL.search(question)
+            and not _KIND_WORD.search(question) and clues.ordinal is None
+            and not reader.subject_words(without_pointers(question))
+            and not any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
+        return "relist"
+    return None
+
+
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study)
+    inside_case_study, the_list_again)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

@@ -130,3 +130,23 @@ def rank_list(ctx: Context, reading: Reading) -> Reply:
         noun = field_name.replace("_", " ")
         reply.item(record.id, reply.name(record.id, bold=False) + f": {count} {noun}")
     return reply
+
+
+# ---------------------------------------------------------------------- the last list again
+
+
+@composes("relist")
+def the_list(ctx: Context, reading: Reading) -> Reply:
+    """"list them", "how many of them": the items of the last list, all of them."""
+    reply = Reply(ctx.catalog)
+    items = [ctx.catalog.records[i] for i in reading.subject_ids()]
+    kinds = {r.type for r in items}
+    kind = items[0].type if len(kinds) == 1 else "object"
+    noun = kind_name(kind, len(items)) if kind != "object" else ("item" if len(items) == 1 else "items")
+    if reading.prediction is not None and reading.prediction.intent == "count":
+        reply.para(f"The list above has **{len(items)}** {noun}.")
+        return reply
+    reply.para(f"The {len(items)} {noun} of the list above:")
+    for record in items:
+        reply.item(record.id, reply.name(record.id, bold=False) + _detail(record))
+    return reply
