@@ -278,3 +278,20 @@ def test_list_them_right_after_a_list_asks_for_its_items(rag: AtlasRAG) -> None:
         Link(i, 0.9, "list") for i in reading.state.items])
     answer = rag.answerer.compose(reading)
     assert answer.items == reading.state.items and len(answer.items) == 3
+
+
+def test_a_question_that_may_seek_incidents_also_gets_the_closest_case_studies(rag: AtlasRAG) -> None:
+    question = "has anyone actually copied a flagship predictor by querying it overnight?"
+    reading = rag.answerer.read(question, [])
+    assert reading.prediction is not None
+
+    def answer_with(case_study_p: float) -> str:
+        prediction = dataclasses.replace(reading.prediction, targets={
+            **reading.prediction.targets, "case_study": case_study_p})
+        forced = dataclasses.replace(reading, intent="list", target="technique",
+                                     prediction=prediction, subjects=[])
+        return rag.answerer.compose(forced).text()
+
+    assert "Seen in ATLAS case studies:" in answer_with(0.5)
+    assert "AML.CS0901" in answer_with(0.5)
+    assert "Seen in ATLAS case studies:" not in answer_with(0.05)

@@ -156,8 +156,8 @@ class Reader:
         return reading
 
     def _subjects(self, reading: Reading, ordinal: int | None) -> None:
-        own = [link for link in reading.links.links if link.confidence >= OWN_SUBJECT
-               and not self._common_word(reading, link)]
+        own = [self._confirmed(reading, link) for link in reading.links.links
+               if link.confidence >= OWN_SUBJECT and not self._common_word(reading, link)]
         state = reading.state
         if own:
             reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
@@ -211,6 +211,18 @@ class Reader:
         if reading.intent not in DESCRIBING_INTENTS or link.how != "name-word" or not link.span:
             return False
         return not reading.question[link.span[0]].isupper()
+
+    def _confirmed(self, reading: Reading, link: Link) -> Link:
+        """One word of a name ("planted" of "Planting Instructions ...") is confirmed by
+        search of that kind of object; when search clearly finds another object of the kind
+        and not this one, the message describes that other one."""
+        if link.how != "name-word":
+            return link
+        kind = self.catalog.records[link.id].type
+        found = self.linker.search(self.linker.correct(reading.question), (kind,), 3)
+        if found and link.id not in [f.id for f in found] and found[0].confidence >= SEARCH_SURE:
+            return Link(found[0].id, found[0].confidence, "search")
+        return link
 
     def _of_asked_kind(self, reading: Reading, links: list[Link]) -> list[Link]:
         """When a question about one object says its kind ("the OpenClaw command and control

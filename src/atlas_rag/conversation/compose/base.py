@@ -65,3 +65,20 @@ def relative(hits: Sequence[Hit], share: float, limit: int) -> list[Hit]:
         return []
     top = hits[0].score or 1.0
     return [h for h in hits if h.score >= share * top][:limit]
+
+
+# A question the reader thinks may be after a documented incident at least this likely ("has
+# anyone actually done this?") also gets the closest case studies, when some are close.
+CASE_STUDY_HINT = 0.2
+
+
+def case_studies_line(ctx: Context, reply: Reply, question: str) -> None:
+    """The documented incidents closest to the question, when some are close."""
+    found = relative(ctx.search(question, ("case-study",), 3), 0.7, 2)
+    if found:
+        reply.para("Seen in ATLAS case studies: " + reply.names([h.id for h in found]) + ".")
+
+
+def may_seek_incidents(reading: Reading) -> bool:
+    return reading.prediction is not None and (
+        reading.prediction.targets.get("case_study", 0.0) >= CASE_STUDY_HINT)

@@ -11,7 +11,7 @@ from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_cas
 from ..linking import Link
 from ..reader import Reading
 from ..reply import Reply, join, kind_name
-from .base import Context, composes
+from .base import Context, case_studies_line, composes, may_seek_incidents
 
 LIST_INLINE = 8
 # Below this confidence a searched subject is offered as the closest match, not stated.
@@ -83,6 +83,8 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
             o = ctx.catalog.records[other]
             reply.item(other, f"{reply.name(other)} ({kind_name(o.type)}): "
                               f"{opening(o.description, 1, 160)}")
+    if record.type != "case-study" and may_seek_incidents(reading):
+        case_studies_line(ctx, reply, reading.question)
     return reply
 
 

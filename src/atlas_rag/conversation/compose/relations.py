@@ -22,7 +22,7 @@ from ..knowledge import (
 )
 from ..reader import Reading
 from ..reply import Reply, hit_of, kind_name
-from .base import COMPOSERS, Context, composes, relative
+from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
 from .objects import card
 
 SEARCH_LIST = 8
@@ -389,6 +389,8 @@ def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Repl
         record = ctx.catalog.records[hit.id]
         reply.item(hit.id, reply.name(hit.id, bold=False) + ": "
                    + shorten(opening(record.description, 1), DETAIL_CHARS))
+    if kind != "case-study" and may_seek_incidents(reading):
+        case_studies_line(ctx, reply, reading.question)
     return reply
 
 

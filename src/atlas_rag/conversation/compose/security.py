@@ -13,7 +13,7 @@ from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
 from ..reader import SEARCH_SURE, Reading
 from ..state import without_pointers
 from ..reply import Reply, hit_of, join
-from .base import Context, composes, relative
+from .base import Context, case_studies_line, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing
 
@@ -157,15 +157,8 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     reply.para(f"An adversary would most likely use {reply.names([h.id for h in hits[:LEAD_NAMES]])}."
                + (" In the order of the ATLAS matrix:" if len(hits) > 1 else ""))
     _grouped(ctx, reply, hits[:TECHNIQUES_SHOWN], reading.question)
-    _case_studies_line(ctx, reply, reading.question)
+    case_studies_line(ctx, reply, reading.question)
     return reply
-
-
-def _case_studies_line(ctx: Context, reply: Reply, question: str) -> None:
-    """The documented incidents closest to the question, when some are close."""
-    found = relative(ctx.search(question, ("case-study",), 3), 0.7, 2)
-    if found:
-        reply.para("Seen in ATLAS case studies: " + reply.names([h.id for h in found]) + ".")
 
 
 def _grouped(ctx: Context, reply: Reply, hits: Sequence[Hit], query: str,
