@@ -295,3 +295,13 @@ def test_a_question_that_may_seek_incidents_also_gets_the_closest_case_studies(r
     assert "Seen in ATLAS case studies:" in answer_with(0.5)
     assert "AML.CS0901" in answer_with(0.5)
     assert "Seen in ATLAS case studies:" not in answer_with(0.05)
+
+
+def test_a_threat_model_reads_each_sentence_of_the_description(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.security import sentence_evidence
+
+    text = ("Our ledgers sit in an unguarded silo snapshot that anyone can copy. "
+            "The release calendar of new predictors is posted on our public website.")
+    found = sentence_evidence(rag.answerer.context, text)
+    assert {"AML.T0904", "AML.T0901.002"} <= set(found)  # one technique from each sentence
+    assert len(found) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ...mapping import MIN_CONFIDENCE, map_text
+from ...mapping import MIN_CONFIDENCE, map_text, sentences
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
@@ -25,6 +25,9 @@ LEAD_NAMES = 3
 # adds what the components missed.
 CONCERN_DECAY = 0.8
 DESCRIPTION_WEIGHT = 0.5
+# Each sentence's best technique adds this much; at most MAX_SENTENCES sentences are read.
+SENTENCE_WEIGHT = 0.5
+MAX_SENTENCES = 12
 USE_CHARS = 200
 # A mitigation the question itself describes ("capping queries per user") counts as much as
 # covering one fully relevant technique.
@@ -224,6 +227,8 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
                     reasons[hit.id].append(component.label)
     for hit in relative(ctx.search(text, TECHNIQUE_TYPES, 8), 0.5, 5):
         scores[hit.id] = scores.get(hit.id, 0.0) + DESCRIPTION_WEIGHT * hit.score
+    for atlas_id, score in sentence_evidence(ctx, text).items():
+        scores[atlas_id] = scores.get(atlas_id, 0.0) + SENTENCE_WEIGHT * score
     if not scores:
         reply.para("I could not tell which parts of an AI system this describes. Name its parts "
                    "(model API, RAG store, agent tools, training data, third-party models) and "
@@ -251,6 +256,16 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
         reply.para("Mitigations covering the most of these: " + join(
             [f"{reply.name(c.id, bold=False)} for {len(c.covers)}" for c in top]) + ".")
     return reply
+
+
+def sentence_evidence(ctx: Context, text: str) -> dict[str, float]:
+    """Each sentence of a system description says what one part of it exposes: the best
+    technique of each sentence, with its score (summed over sentences)."""
+    found: dict[str, float] = {}
+    for sentence in sentences(text)[:MAX_SENTENCES]:
+        for hit in relative(ctx.search(sentence, TECHNIQUE_TYPES, 2), 0.9, 1):
+            found[hit.id] = found.get(hit.id, 0.0) + hit.score
+    return found
 
 
 # ---------------------------------------------------------------------- incident
