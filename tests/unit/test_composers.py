@@ -305,3 +305,17 @@ def test_a_threat_model_reads_each_sentence_of_the_description(rag: AtlasRAG) ->
     found = sentence_evidence(rag.answerer.context, text)
     assert {"AML.T0904", "AML.T0901.002"} <= set(found)  # one technique from each sentence
     assert len(found) == 2
+
+
+@pytest.mark.parametrize("question", [
+    "diffrence between seedbank poisoning and weathervane model cloning",
+    "whats the diference between seedbank poisoning and weathervane model cloning",
+    "what's the difference between seedbank poisoning and weathervane model cloning?",
+])
+def test_a_comparison_typed_with_typos_compares_the_two_named_objects(rag: AtlasRAG,
+                                                                      question: str) -> None:
+    from atlas_rag.conversation.compose.objects import _FRAME
+
+    assert _FRAME.sub("", question).lower().startswith("seedbank")
+    answer = compose(rag, question, "compare")
+    assert {"AML.T0902", "AML.T0903"} <= set(find_ids(lead(answer)))

@@ -180,9 +180,10 @@ _SPLIT = re.compile(
     r"and|or|with)\b|/|,|\?",
     re.IGNORECASE,
 )
+# "difference" as users type it: "diff", "diffrence", "diference" (any word from "dif").
 _FRAME = re.compile(
-    r"^\W*(?:what(?:'s| is| are)? (?:the )?(?:main )?(?:difference|diff|differences)s? "
-    r"(?:between )?|how (?:is|are|does|do) |compare |difference between |is |are )",
+    r"^\W*(?:what(?:'s|s| is| are)? (?:the )?(?:main )?dif+\w* "
+    r"(?:between )?|how (?:is|are|does|do) |compare |dif+\w* between |is |are )",
     re.IGNORECASE,
 )
 
