@@ -61,6 +61,14 @@ KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation"
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
+# Intents whose subjects the conversation gives outright (and where they come from): the case
+# study just discussed, or the items of the last list.
+GIVEN_SUBJECTS: dict[str, Callable[[State], tuple[list[str], str]]] = {
+    "step": lambda state: (state.subjects[:1], "history"),
+    "narrow": lambda state: (state.items, "list"),
+    "rank": lambda state: (state.items, "list"),
+    "relist": lambda state: (state.items, "list"),
+}
 # The objects of each kind related to a record, for "that tactic", "its case studies".
 RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
     "tactic": lambda c, r: [t for t in c.tactic_order() if t in c.tactics_of(r)],
@@ -76,11 +84,11 @@ RANKED_LIST = 3
 DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
 SUBJECT_KIND_INTENTS = ("explain", "incident")
-# Intents a message picking from the last list may be read as before it is read as narrowing.
 # A part of a case study is asked about in questions that explain, list or describe an attack;
 # asking for mitigations or case studies is a relation of the whole study instead.
 STEP_INTENTS = ("explain", "list", "attack", "incident")
 WHOLE_STUDY_TARGETS = ("mitigation", "case_study")
+# Intents a message picking from the last list may be read as before it is read as narrowing.
 NARROWING_INTENTS = ("list", "count", "explain", "compare", "attack")
 # The classifier must be this sure of an off-topic or manipulation reading to decline.
 DECLINE_SURE = 0.5
@@ -138,14 +146,11 @@ class Reader:
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
-        if intent == "step":  # a part of the case study just discussed
+        if intent in GIVEN_SUBJECTS:
+            ids, source = GIVEN_SUBJECTS[intent](state)
             reading = Reading(question, intent, target, prediction, links, state=state)
-            reading.subjects, reading.source = [Link(state.subjects[0], 0.9, "history")], "history"
-            return reading
-        if intent in ("narrow", "rank", "relist"):
-            reading = Reading(question, intent, target, prediction, links, state=state)
-            reading.subjects = [Link(i, 0.9, "list") for i in state.items if i in self.catalog]
-            reading.source = "list"
+            reading.subjects = [Link(i, 0.9, source) for i in ids if i in self.catalog]
+            reading.source = source
             return reading
         if intent in ("list", "count") and _ONES.search(question) and state.turns:
             # "which ones ..." asks for more of the kind the previous question was about.
