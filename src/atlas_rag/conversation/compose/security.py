@@ -11,8 +11,8 @@ from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
 from ..reader import SEARCH_SURE, Reading
-from ..state import without_pointers
 from ..reply import Reply, hit_of, join
+from ..state import without_pointers
 from .base import Context, case_studies_line, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing
