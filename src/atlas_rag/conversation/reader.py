@@ -224,9 +224,10 @@ class Reader:
         if link.how != "name-word":
             return link
         kind = self.catalog.records[link.id].type
-        found = self.linker.search(self.linker.correct(reading.question), (kind,), 3)
-        if found and link.id not in [f.id for f in found] and found[0].confidence >= SEARCH_SURE:
-            return Link(found[0].id, found[0].confidence, "search")
+        found = self.searched(reading.question, (kind,))
+        sure = _sure(found)
+        if sure is not None and link.id not in [f.id for f in found]:
+            return Link(sure.id, sure.confidence, "search")
         return link
 
     def _of_asked_kind(self, reading: Reading, links: list[Link]) -> list[Link]:
@@ -237,8 +238,8 @@ class Reader:
             return list(links)
         if not any(self.catalog.records[link.id].type in kinds for link in links):
             # Named only by a word of its name the other names share: search that kind.
-            found = self.linker.search(self.linker.correct(reading.question), kinds, 3)
-            links = [link for link in found[:1] if link.confidence >= SEARCH_SURE] + links
+            sure = self.sure_link(reading.question, kinds)
+            links = ([sure] if sure is not None else []) + links
         return sorted(links, key=lambda link: self.catalog.records[link.id].type not in kinds)
 
     def has_criterion(self, question: str, state: State) -> bool:
@@ -271,10 +272,17 @@ class Reader:
         out = RELATED_OF_KIND[kind](self.catalog, records[0])
         return [i for i in dict.fromkeys(out) if i in self.catalog]
 
+    def searched(self, text: str, types: Sequence[str] | None = None) -> list[Link]:
+        """The best three search results for the (spelling-corrected) text, as links."""
+        return self.linker.search(self.linker.correct(text), types, 3)
+
+    def sure_link(self, text: str, types: Sequence[str] | None = None) -> Link | None:
+        """The object search alone finds clearly for the text, if any."""
+        return _sure(self.searched(text, types))
+
     def confident_search(self, text: str) -> bool:
         """Search alone finds one clear subject for the message."""
-        links = self.linker.search(self.linker.correct(text), None, 3)
-        return bool(links) and links[0].confidence >= SEARCH_SURE
+        return self.sure_link(text) is not None
 
     def current_case_study(self, state: State) -> Record | None:
         """The case study the last answer was about, when it was about one alone."""
@@ -297,6 +305,11 @@ class Reader:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
                 if t not in ASKING_TERMS and t not in STOPWORDS and not t.isdigit()]
+
+
+def _sure(found: list[Link]) -> Link | None:
+    """The first search result when search is sure of it."""
+    return found[0] if found and found[0].confidence >= SEARCH_SURE else None
 
 
 def pointer_kind(question: str) -> str:

@@ -10,7 +10,7 @@ from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
-from ..reader import SEARCH_SURE, Reading
+from ..reader import Reading
 from ..reply import Reply, hit_of, join
 from ..state import without_pointers
 from .base import Context, case_studies_line, composes, relative
@@ -123,8 +123,8 @@ def _proposed_control(ctx: Context, reading: Reading) -> str | None:
     message of asking words alone ("how to detect it") describes none."""
     if not ctx.reader.subject_words(without_pointers(reading.question)):
         return None
-    found = ctx.linker.search(ctx.linker.correct(reading.question), ("mitigation",), 3)
-    return found[0].id if found and found[0].confidence >= SEARCH_SURE else None
+    sure = ctx.reader.sure_link(reading.question, ("mitigation",))
+    return sure.id if sure is not None else None
 
 
 def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
