@@ -25,6 +25,8 @@ class Facet:
     kept: tuple[str, ...]
     label: str
     words: frozenset[str]  # the question's terms the facet used up
+    ordered: bool = False  # ``kept`` is in the order to show (newest first), not a set
+    notes: tuple[tuple[str, str], ...] = ()  # what to say beside each kept object ("17 case studies")
 
 
 FacetFunction = Callable[[str, Catalog, Sequence[Record]], Facet | None]
@@ -68,6 +70,32 @@ def case_study_type_facet(question: str, catalog: Catalog,
     return Facet(kept, f"of type “{wanted}”", frozenset(stem(v.lower()) for v in named))
 
 
+# Words asking for the most recent or the earliest objects (a closed class of English).
+_NEWEST_RE = re.compile(r"\b(?:newest|latest|most\s+recent(?:ly\s+added)?|recently\s+added"
+                        r"|recent\s+additions?|added\s+recently|last\s+added|what'?s\s+new)\b",
+                        re.IGNORECASE)
+_OLDEST_RE = re.compile(r"\b(?:oldest|earliest|first\s+added)\b", re.IGNORECASE)
+# How many objects a "newest" question shows: enough for the last additions of a release.
+RECENT_SHOWN = 8
+
+
+def recency_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Facet | None:
+    """"the newest techniques", "latest case study": the objects by date (a case study's
+    incident, else the date ATLAS added it; ID order, which is the order of addition, breaks
+    ties and stands in where a date is missing), newest first, or oldest first."""
+    newest = _NEWEST_RE.search(question)
+    oldest = _OLDEST_RE.search(question)
+    if not (newest or oldest) or not records:
+        return None
+    ranked = sorted(records, key=lambda r: (date_of(r), r.id), reverse=bool(newest))
+    kept = tuple(r.id for r in ranked[:RECENT_SHOWN])
+    match = newest or oldest
+    assert match is not None
+    label = ("newest first" if newest else "oldest first") + (
+        " (by the date ATLAS gives; a case study's is its incident date)")
+    return Facet(kept, label, frozenset(tokenize(match.group(0))), ordered=True)
+
+
 # The catalog's relation fields, as the answer words them and as a message names them (the
 # data model's own nouns, singular or plural). A negation just before one ("no mitigations",
 # "without case studies") asks for the objects lacking it.
@@ -102,8 +130,38 @@ def relation_facet(question: str, catalog: Catalog, records: Sequence[Record]) -
     return None
 
 
+# Superlatives of quantity ("the most case studies", "fewest mitigations"): a closed class of
+# English. The noun after them is one of the catalog's relation fields.
+_MOST_RE = re.compile(r"\b(?:most|highest\s+number\s+of|largest\s+number\s+of|greatest\s+number\s+of)"
+                      r"\s+(?:\w+\s+)?$", re.IGNORECASE)
+_FEWEST_RE = re.compile(r"\b(?:fewest|least|lowest\s+number\s+of|smallest\s+number\s+of)"
+                        r"\s+(?:\w+\s+)?$", re.IGNORECASE)
+
+
+def count_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Facet | None:
+    """"which technique shows up in the most case studies", "fewest mitigations": the objects
+    ordered by how many of a relation they have, most (or fewest) first."""
+    for field_name, (words, pattern) in RELATION_FIELDS.items():
+        for match in re.finditer(pattern, question, re.IGNORECASE):
+            before = question[max(0, match.start() - 40): match.start()]
+            most, fewest = _MOST_RE.search(before), _FEWEST_RE.search(before)
+            having = [r for r in records if getattr(r, field_name)]
+            if not (most or fewest) or not having:
+                continue
+            ranked = sorted(records, key=lambda r: (-len(getattr(r, field_name)) if most
+                                                    else len(getattr(r, field_name)), r.id))
+            kept = ranked[:RECENT_SHOWN]
+            notes = tuple((r.id, f"{len(getattr(r, field_name))} {words}") for r in kept)
+            label = ("most " if most else "fewest ") + words + " first"
+            used = (most or fewest).group(0)  # type: ignore[union-attr]
+            return Facet(tuple(r.id for r in kept), label,
+                         frozenset(tokenize(used + " " + match.group(0))), ordered=True,
+                         notes=notes)
+    return None
+
+
 FACETS: tuple[FacetFunction, ...] = (year_facet, maturity_facet, case_study_type_facet,
-                                     relation_facet)
+                                     count_facet, relation_facet, recency_facet)
 
 
 def narrow(question: str, catalog: Catalog, records: Sequence[Record]) -> list[Facet]:

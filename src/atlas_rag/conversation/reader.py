@@ -16,6 +16,7 @@ from typing import Any
 from ..catalog import Catalog
 from ..lexical import STOPWORDS, tokenize
 from ..records import Record
+from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES
@@ -54,8 +55,14 @@ _KIND_POINTER = re.compile(
 _KIND_WORD = re.compile(
     r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
     r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
+# "which technique", "what ATLAS mitigations": a wh-determiner before a kind of object (at
+# most one word between) asks for objects of that kind, whatever else the message names.
+_WH_KIND = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
+    r"|sub-?technique|technique)s?\b", re.IGNORECASE)
 KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
               "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
+              "case studie": "case-study", "case-studie": "case-study",
               "subtechnique": "subtechnique", "sub-technique": "subtechnique",
               "technique": "technique"}
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
@@ -100,6 +107,15 @@ OWN_SUBJECT = 0.75
 NAME_WORD = 0.6
 # A searched subject this sure counts as the message's own (a topic shift, not a follow-up).
 SEARCH_SURE = 0.55
+# In a yes/no question about a firmly named object, a whole name this sure is what it is
+# checked against ("is T0024.002 under exfiltration?"), even a common one.
+CHECKED_AGAINST = 0.5
+# Intents a yes/no question is not read as a check in: long descriptions, comparisons of like
+# with like ("is X different from Y" compares), and declined messages.
+NOT_CHECKS = ("threat_model", "incident", "compare", "injection", "off_topic")
+# Kinds whose yes/no questions check a technique the message describes ("does M0015 stop
+# evasion?", "did the Tay case involve poisoning?"): the relations they have are to techniques.
+CHECKS_TECHNIQUES = ("mitigation", "case-study")
 
 
 @dataclass
@@ -146,6 +162,9 @@ class Reader:
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
+        if intent in ("list", "count") and target in TARGET_KINDS:
+            # The classifier saw a kind; the "which <kind>" phrase says which one is listed.
+            target = wh_kind(question) or target
         if intent in GIVEN_SUBJECTS:
             ids, source = GIVEN_SUBJECTS[intent](state)
             reading = Reading(question, intent, target, prediction, links, state=state)
@@ -166,6 +185,10 @@ class Reader:
         state = reading.state
         if own:
             reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
+            return
+        first = self._first_in_order(reading)
+        if first is not None:  # "what's the newest case study?"
+            reading.subjects, reading.source = [Link(first, 0.9, "question")], "question"
             return
         if ordinal is not None:
             reading.ordinal = ordinal
@@ -208,6 +231,16 @@ class Reader:
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _first_in_order(self, reading: Reading) -> str | None:
+        """A question about one object picked by an ordering facet ("the newest case study")
+        is about the first object of the asked kind in that order."""
+        kinds = TARGET_KINDS.get(reading.target)
+        if reading.intent not in SUBJECT_KIND_INTENTS or not kinds:
+            return None
+        facets = [f for f in narrow(reading.question, self.catalog, self.catalog.of_type(*kinds))
+                  if f.ordered and f.kept]
+        return facets[0].kept[0] if facets else None
 
     def _common_word(self, reading: Reading, link: Link) -> bool:
         """In a described situation ("how do we stop people planting stuff in its memory"), a
@@ -284,6 +317,33 @@ class Reader:
         """Search alone finds one clear subject for the message."""
         return self.sure_link(text) is not None
 
+    def checked(self, question: str, links: Links, state: State) -> Check | None:
+        """The relation a yes/no question checks, if it asks one (see ``checking``): the
+        objects it names firmly, the conversation's subject when it points back, and for a
+        mitigation or case study alone, the technique the rest of the message describes."""
+        if not asks_yes_no(question):
+            return None
+        ordered = sorted(links.links, key=lambda link: link.span[0] if link.span else 0)
+        firm = [link for link in ordered if link.confidence >= OWN_SUBJECT]
+        if not firm and not (points_back(question) and state.subjects):
+            return None
+        named = [link.id for link in ordered if link.confidence >= OWN_SUBJECT or (
+            link.confidence >= CHECKED_AGAINST and link.how != "name-word")]
+        pointed = state.subjects[:1] if points_back(question) else []
+        check = asked_check(question, named, pointed)
+        if check is None and len(named) == 1 and not pointed:
+            record = self.catalog.records[named[0]]
+            span = next(link.span for link in ordered if link.id == record.id)
+            rest = question[: span[0]] + " " + question[span[1]:] if span else question
+            beyond = set(self.subject_words(rest)) - set(tokenize(record.name))
+            if record.type in CHECKS_TECHNIQUES and beyond:
+                found = self.linker.search(self.linker.correct(rest), TECHNIQUE_TYPES, 5)
+                related = set(record.techniques) | set(
+                    step.technique for step in record.procedure)
+                other = next((f for f in found if f.id in related), None) or _sure(found)
+                check = Check(record.id, (other.id,)) if other is not None else None
+        return check
+
     def current_case_study(self, state: State) -> Record | None:
         """The case study the last answer was about, when it was about one alone."""
         if len(state.subjects) != 1 or state.subjects[0] not in self.catalog:
@@ -310,6 +370,16 @@ class Reader:
 def _sure(found: list[Link]) -> Link | None:
     """The first search result when search is sure of it."""
     return found[0] if found and found[0].confidence >= SEARCH_SURE else None
+
+
+def wh_kind(question: str) -> str:
+    """The kind a "which"/"what" phrase asks for ("which technique shows up in the most case
+    studies": technique), as a target, or ""."""
+    match = _WH_KIND.search(question)
+    if not match:
+        return ""
+    kind = KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "")
+    return {"case-study": "case_study", "parent": ""}.get(kind, kind)
 
 
 def pointer_kind(question: str) -> str:
@@ -431,9 +501,25 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"is LLM Jailbreak a sub-technique of prompt injection?", "does M0015 mitigate
+    evasion?": a yes/no question about how objects relate is answered yes or no."""
+    if (intent in NOT_CHECKS and intent != "compare") or clues.ordinal is not None:
+        return None
+    check = reader.checked(clues.question, clues.links, clues.state)
+    if check is None:
+        return None
+    kinds = {reader.catalog.records[i].type for i in (check.subject, *check.others)}
+    # A comparison compares like with like ("is X different from Y"); a technique against a
+    # tactic ("is T0070 persistence or initial access?") is a check however it is worded.
+    if intent == "compare" and (len(kinds) == 1 or kinds <= set(TECHNIQUE_TYPES)):
+        return None
+    return "verify"
+
+
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study, the_list_again)
+    inside_case_study, the_list_again, yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

@@ -36,6 +36,9 @@ def narrow_list(ctx: Context, reading: Reading) -> Reply:
     items = [ctx.catalog.records[i] for i in reading.subject_ids()]
     facets = narrow(reading.question, ctx.catalog, items)
     kept = [r.id for r in items if all(r.id in f.kept for f in facets)]
+    order = next((f.kept for f in facets if f.ordered), None)
+    if order is not None:  # "which of those is the newest": newest first
+        kept = [i for i in order if i in kept]
     # Beside a stated field, the other words are its wording ("real incidents rather than
     # exercises"), not a second criterion.
     described = [] if facets else ctx.reader.subject_words(without_pointers(reading.question))

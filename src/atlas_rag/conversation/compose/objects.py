@@ -234,6 +234,12 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     parts = [p for p in parts if len(p) >= 3 and ctx.reader.subject_words(p)]
     types = TARGET_TYPES.get(reading.target)
     found = list(ids)
+    known = [ctx.catalog.records[i].type for i in [*found, *reading.state.subjects[:1]]
+             if i in ctx.catalog]
+    if known:
+        # A comparison compares like with like: a side found by search is of the kind of the
+        # side already known ("how's it different from spamming the system with junk").
+        types = TECHNIQUE_TYPES if known[0] in TECHNIQUE_TYPES else (known[0],)
     # After an answer about two objects, only a part that names one for sure replaces them
     # ("which one is worse" compares the same two).
     earlier = [i for i in reading.state.subjects if i not in found]

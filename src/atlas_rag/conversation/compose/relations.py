@@ -33,6 +33,8 @@ NAMED_LIST = 15
 # Words besides a common name that make a question a description (two: one stray word such
 # as "all" or "real" is not a description, a phrase is).
 DESCRIBED_BEYOND = 2
+# A follow-up's situation was told within this many turns before it.
+DESCRIBED_TURNS = 3
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Listing:
     details: dict[str, str] = field(default_factory=dict)
     via: dict[str, str] = field(default_factory=dict)  # listed through this other object
     derived: str = ""  # said when the list is computed, not published as such
+    ranked: str = ""  # said when the items are ordered by closeness, not by ID
 
 
 Relation = Callable[[Catalog, Record], Listing]
@@ -199,6 +202,8 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
             card(ctx.catalog, reply, record)
             return reply
         listing = function(ctx.catalog, record)
+        if reading.source == "history" and listing.kind == "case-study":
+            _closest_first(ctx, reading, record, listing)
         if listing.kind == "attack":
             _attack_reference(reply, record)
         else:
@@ -219,8 +224,9 @@ def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
     them in words ("realized techniques against agents"), those that search finds for them."""
     kept = set.intersection(*(set(f.kept) for f in facets))
     used = set().union(*(f.words for f in facets))
-    ids = sorted(kept)
-    if [w for w in ctx.reader.subject_words(reading.question) if w not in used]:
+    order = next((f.kept for f in facets if f.ordered), None)
+    ids = [i for i in order if i in kept] if order else sorted(kept)
+    if order is None and [w for w in ctx.reader.subject_words(reading.question) if w not in used]:
         found = [h for h in ctx.search(reading.question, types, k=len(kept) + SEARCH_LIST * 8)
                  if h.id in kept]
         ids = [h.id for h in relative(found, SEARCH_SHARE, SEARCH_LIST)]
@@ -231,13 +237,17 @@ def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
         reply.para(f"ATLAS {ctx.catalog.version} has no {kind_name(kind, 2)} {label}"
                    " matching this.")
         return reply
-    reply.para(f"ATLAS {ctx.catalog.version} has **{len(ids)}** {noun} {label}"
-               + ("." if count and len(ids) > SHOW_AFTER_COUNT else ":"))
+    if order is not None:  # "the newest techniques": the first few in that order
+        reply.para(f"The **{len(ids)}** {noun} of ATLAS {ctx.catalog.version}, {label}:")
+    else:
+        reply.para(f"ATLAS {ctx.catalog.version} has **{len(ids)}** {noun} {label}"
+                   + ("." if count and len(ids) > SHOW_AFTER_COUNT else ":"))
     if count and len(ids) > SHOW_AFTER_COUNT:
         return reply
+    notes = {i: note for f in facets for i, note in f.notes}
     for atlas_id in ids:
         record = ctx.catalog.records[atlas_id]
-        when = date_of(record)
+        when = notes.get(atlas_id) or date_of(record)
         reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f" ({when})" if when else ""))
     return reply
 
@@ -259,6 +269,22 @@ def _described_beyond(ctx: Context, question: str, span: tuple[int, int] | None)
     return len(ctx.reader.subject_words(rest)) >= DESCRIBED_BEYOND
 
 
+
+
+def _closest_first(ctx: Context, reading: Reading, record: Record, listing: Listing) -> None:
+    """Case studies asked for in a follow-up ("has this actually happened?") come in the order
+    of closeness to what the conversation described: the longest of the last few questions
+    (where the situation was told) and this one. A conversation that only named the subject
+    ("what's Verify Attack") described nothing: ID order stays."""
+    told = max((t.question for t in reading.state.turns[-DESCRIBED_TURNS:]), key=len, default="")
+    beyond = set(ctx.reader.subject_words(told)) - set(tokenize(ctx.catalog.full_name(record)))
+    if len(listing.ids) < 2 or len(beyond) < DESCRIBED_BEYOND:
+        return
+    text = " ".join([told, reading.question])
+    hits = ctx.search(text, ("case-study",), k=len(ctx.catalog.of_type("case-study")))
+    score = {h.id: h.score for h in hits}
+    listing.ids.sort(key=lambda i: -score.get(i, 0.0))
+    listing.ranked = "closest to what you described first"
 
 
 def _default_relation(target: str, kind: str) -> Relation | None:
@@ -307,13 +333,15 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
                                     "techniques", "techniques addressed") else noun
         reply.para(f"{subject} {verb} {n} {what} in ATLAS {catalog.version}:"
                    if verb == "has" else f"{subject} addresses {n} {what}:")
+    if listing.ranked:
+        reply.lines[-1] = reply.lines[-1].rstrip(":.") + f" ({listing.ranked}):"
     if count and n > SHOW_AFTER_COUNT:
         return
     shown_via = False
     for atlas_id in listing.ids:
         if atlas_id not in catalog:
             continue
-        if atlas_id in listing.via and not shown_via:
+        if atlas_id in listing.via and not shown_via and not listing.ranked:
             shown_via = True
             reply.add("", "Through its sub-techniques:")
         detail = shorten(listing.details.get(atlas_id, ""), DETAIL_CHARS)

@@ -21,6 +21,12 @@ MITIGATIONS_SHOWN = 8
 TECHNIQUES_SHOWN = 7
 THREATS_SHOWN = 12
 LEAD_NAMES = 3
+# More words than this of its own (besides pointers, asking words and the subject's name) make
+# a follow-up attack question describe a step of its own.
+DESCRIBED_STEP = 2
+# A named technique's sub-techniques follow it when search ranks them this high for the text.
+FAMILY_SEARCH = 20
+SUBS_SHOWN = 1
 # Threat model: a component's later concerns count less; the description searched as a whole
 # adds what the components missed.
 CONCERN_DECAY = 0.8
@@ -65,6 +71,10 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         proposed = _proposed_control(ctx, reading)
         if proposed:
             boost = {proposed: sum(weights.values()) + 1.0}
+        elif reading.source == "history" and _describes_more(ctx, reading):
+            # "what should we change on the agent side": the follow-up's own words weigh the
+            # techniques discussed and bring forward the mitigations they describe.
+            weights, boost = _reweighed(ctx, reading.question, weights)
     else:
         found = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 6), 0.6, 3)
         top = found[0].score if found else 1.0
@@ -118,6 +128,18 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     return reply
 
 
+def _reweighed(ctx: Context, question: str,
+               weights: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Technique weights raised by their closeness to the question's own words, and the
+    mitigations those words describe (as for a question with no subject)."""
+    scores = {h.id: h.score for h in ctx.search(question, TECHNIQUE_TYPES, FAMILY_SEARCH)}
+    top = max((scores.get(t, 0.0) for t in weights), default=0.0) or 1.0
+    weights = {t: w * (1.0 + scores.get(t, 0.0) / top) for t, w in weights.items()}
+    described = relative(ctx.search(question, ("mitigation",), 4), 0.8, 2)
+    top_m = described[0].score if described else 1.0
+    return weights, {h.id: DESCRIBED_MITIGATION * h.score / top_m for h in described}
+
+
 def _proposed_control(ctx: Context, reading: Reading) -> str | None:
     """The mitigation the message describes on its own, when search finds one clearly; a
     message of asking words alone ("how to detect it") describes none."""
@@ -142,7 +164,7 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
     subjects = ctx.subjects(reading)
     explicit = [s.id for s in reading.subjects if s.how in ("id", "attack", "ordinal", "item")]
-    if explicit or (subjects and reading.source == "history"):
+    if explicit or (subjects and reading.source == "history" and not _describes_more(ctx, reading)):
         record = ctx.catalog.records[(explicit or subjects)[0]]
         if record.type == "case-study":
             write_listing(ctx, reply, record,
@@ -150,9 +172,11 @@ def attack(ctx: Context, reading: Reading) -> Reply:
         else:
             card(ctx.catalog, reply, record)
         return reply
-    hits = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 10), 0.5, TECHNIQUES_SHOWN)
-    named = [s for s in subjects if ctx.catalog.records[s].type in TECHNIQUE_TYPES]
-    hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in named[:2]] + [
+    found = ctx.search(reading.question, TECHNIQUE_TYPES, FAMILY_SEARCH)
+    hits = relative(found[:10], 0.5, TECHNIQUES_SHOWN)
+    named = _with_closest_subs(ctx, [s for s in subjects
+                                     if ctx.catalog.records[s].type in TECHNIQUE_TYPES][:2], found)
+    hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in named] + [
         h for h in hits if h.id not in named]
     if not hits:
         reply.para("I found no ATLAS technique for this; try describing the goal of the attack.")
@@ -162,6 +186,29 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     _grouped(ctx, reply, hits[:TECHNIQUES_SHOWN], reading.question)
     case_studies_line(ctx, reply, reading.question)
     return reply
+
+
+def _with_closest_subs(ctx: Context, named: list[str], found: Sequence[Hit]) -> list[str]:
+    """Each named technique followed by those of its sub-techniques search finds for the
+    question, best first ("how would someone pull one off against an email bot", about
+    prompt injection: its indirect form)."""
+    rank = {h.id: n for n, h in enumerate(found)}
+    out: list[str] = []
+    for atlas_id in named:
+        subs = sorted((s for s in ctx.catalog.records[atlas_id].subtechniques if s in rank),
+                      key=rank.__getitem__)
+        out += [atlas_id, *subs[:SUBS_SHOWN]]
+    return list(dict.fromkeys(out))
+
+
+def _describes_more(ctx: Context, reading: Reading) -> bool:
+    """A follow-up that tells a further step of the attack in words of its own ("how would
+    they sneak that past an input filter?") asks for the techniques of that step, not for
+    the object discussed again."""
+    own = ctx.reader.subject_words(without_pointers(reading.question))
+    names = {w for i in reading.subject_ids()
+             for w in ctx.reader.subject_words(ctx.catalog.full_name(ctx.catalog.records[i]))}
+    return len(set(own) - names) > DESCRIBED_STEP
 
 
 def _grouped(ctx: Context, reply: Reply, hits: Sequence[Hit], query: str,
