@@ -319,3 +319,80 @@ def test_a_comparison_typed_with_typos_compares_the_two_named_objects(rag: Atlas
     assert _FRAME.sub("", question).lower().startswith("seedbank")
     answer = compose(rag, question, "compare")
     assert {"AML.T0902", "AML.T0903"} <= set(find_ids(lead(answer)))
+
+
+# ---------------------------------------------------------------------- yes/no checks
+
+
+def test_a_yes_no_relation_question_is_read_as_a_check(rag: AtlasRAG) -> None:
+    assert rag.answerer.read("is AML.T0902.001 a sub-technique of AML.T0902?").intent == "verify"
+    assert rag.answerer.read("is there a mitigation for AML.T0902?").intent != "verify"
+
+
+def test_a_check_that_holds_says_yes_first(rag: AtlasRAG) -> None:
+    answer = compose(rag, "is AML.T0902.001 a sub-technique of AML.T0902?", "verify")
+    assert lead(answer).startswith("**Yes.**")
+    assert {"AML.T0902.001", "AML.T0902"} <= set(find_ids(lead(answer)))
+
+
+def test_a_check_that_fails_says_no_and_what_atlas_lists_instead(rag: AtlasRAG) -> None:
+    answer = compose(rag, "does AML.M0903 mitigate AML.T0902?", "verify")
+    assert lead(answer).startswith("**No.**")
+    assert "AML.M0902" in lead(answer)  # the mitigation ATLAS does list against it
+
+
+def test_an_either_or_check_names_the_one_that_holds(rag: AtlasRAG) -> None:
+    answer = compose(rag, "is AML.T0903 AML.TA0903 or AML.TA0902?", "verify")
+    text = lead(answer)
+    assert text.index("AML.TA0903") < text.index("not") < text.index("AML.TA0902")
+
+
+# ---------------------------------------------------------------------- orderings
+
+
+def test_the_newest_objects_come_first_with_their_dates(rag: AtlasRAG) -> None:
+    answer = compose(rag, "newest techniques", "list")
+    assert answer.items[0] == "AML.T0904" and "2024-04-20" in answer.text
+    oldest = compose(rag, "oldest techniques", "list")
+    assert oldest.items[0] == "AML.T0901"
+
+
+def test_the_newest_case_study_is_the_subject_of_a_question_about_one(rag: AtlasRAG) -> None:
+    reading = rag.answerer.read("what's the newest case study?")
+    reading = dataclasses.replace(reading, intent="explain", target="case_study")
+    rag.answerer.reader._subjects(reading, None)
+    assert reading.subject == "AML.CS0902"
+
+
+def test_most_and_fewest_order_by_the_count_of_a_relation(rag: AtlasRAG) -> None:
+    most = compose(rag, "which mitigation covers the most techniques", "list", "mitigation")
+    assert most.items == ["AML.M0901", "AML.M0902", "AML.M0903"]
+    assert "3 techniques" in most.text
+    fewest = compose(rag, "mitigations with the fewest techniques", "list", "mitigation")
+    assert fewest.items[0] == "AML.M0903"
+
+
+def test_which_kind_decides_the_kind_listed() -> None:
+    from atlas_rag.conversation.reader import wh_kind
+    assert wh_kind("which technique shows up in the most case studies") == "technique"
+    assert wh_kind("what case studies used it") == "case_study"
+    assert wh_kind("how many are there") == ""
+
+
+# ---------------------------------------------------------------------- several or one pointed at
+
+
+def test_either_one_answers_for_each_object_of_the_last_answer(rag: AtlasRAG) -> None:
+    question = "seedbank poisoning vs weathervane model cloning"
+    first = compose(rag, question, "compare")
+    answer = compose(rag, "does either one have mitigations?", "list", "mitigation",
+                     history=[(question, first.text)])
+    assert {"AML.M0902", "AML.M0901"} <= set(answer.items)
+
+
+def test_that_one_after_a_list_of_one_is_its_item(rag: AtlasRAG) -> None:
+    question = "which case studies used AML.T0903?"
+    first = compose(rag, question, "list", "case_study")
+    assert first.items == ["AML.CS0901"]
+    reading = rag.answerer.read("what else did that one use", [(question, first.text)])
+    assert reading.subject == "AML.CS0901"

@@ -32,8 +32,11 @@ NOT_ABOUT_ATLAS = ("off_topic", "greeting", "thanks", "help")
 # off-topic example of the training set comes this close, half of the on-topic ones do.
 IN_ATLAS = 0.55
 # Pronouns pointing at several things, or at one (closed classes of English words).
-_PLURAL = re.compile(r"\b(them|those|these|all of them|both)\b", re.IGNORECASE)
+_PLURAL = re.compile(r"\b(them|those|these|all of them|both|either|each)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
+# "that one" points at an item shown, not at what the answer was about (English "one" as a
+# pro-form for a listed thing).
+_THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
 _ONES = re.compile(r"\b(?:ones|of (?:them|those|these))\b", re.IGNORECASE)
 # Words that pick some of the items just listed ("which of those", "any of them", "the ones
 # that", "only those with"): a closed class of English partitives and determiners. A bare "of
@@ -200,6 +203,10 @@ class Reader:
             return
         if state.empty:
             return
+        if state.items_in_last and len(state.items) == 1 and _THAT_ONE.search(reading.question):
+            # "what else did that one use" after a list of one: that item.
+            reading.subjects, reading.source = [Link(state.items[0], 0.9, "item")], "ordinal"
+            return
         named = self.linker.item_named(reading.question, state.items + state.subjects)
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
@@ -245,10 +252,15 @@ class Reader:
     def _common_word(self, reading: Reading, link: Link) -> bool:
         """In a described situation ("how do we stop people planting stuff in its memory"), a
         lower-case word that one name happens to hold is an ordinary word, not that name;
-        a capitalised one ("ShadowRay") still is."""
+        a capitalised one ("ShadowRay") still is, an acronym only as the name spells it."""
         if reading.intent not in DESCRIBING_INTENTS or link.how != "name-word" or not link.span:
             return False
-        return not reading.question[link.span[0]].isupper()
+        said = reading.question[link.span[0]:link.span[1]]
+        if said.isupper() and len(said) > 1:
+            # An acronym ("REST endpoint") is that name's word only when the name spells it so.
+            name = self.catalog.full_name(self.catalog.records[link.id])
+            return said not in name.split()
+        return not said[:1].isupper()
 
     def _confirmed(self, reading: Reading, link: Link) -> Link:
         """One word of a name ("planted" of "Planting Instructions ...") is confirmed by
@@ -370,6 +382,11 @@ class Reader:
 def _sure(found: list[Link]) -> Link | None:
     """The first search result when search is sure of it."""
     return found[0] if found and found[0].confidence >= SEARCH_SURE else None
+
+
+def points_at_several(question: str) -> bool:
+    """The message points at several things ("them", "both", "either one")."""
+    return bool(_PLURAL.search(question))
 
 
 def wh_kind(question: str) -> str:

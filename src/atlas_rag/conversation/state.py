@@ -34,7 +34,8 @@ _ORDINAL_RE = re.compile(
 # Words that point back at what was just discussed (a closed class of English pronouns and
 # determiners, not tied to any question).
 _POINTER_RE = re.compile(
-    r"\b(it|its|it's|this|that|these|those|them|they|their|the same|above|former|latter|both)\b",
+    r"\b(it|its|it's|this|that|these|those|them|they|their|the same|above|former|latter|both"
+    r"|either)\b",
     re.IGNORECASE,
 )
 _SOURCES_RE = re.compile(r"<details>.*?</details>", re.DOTALL | re.IGNORECASE)

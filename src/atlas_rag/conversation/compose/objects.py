@@ -166,7 +166,8 @@ def _case_study(catalog: Catalog, reply: Reply, record: Record) -> None:
                + ". " + opening(record.description, 3, 700))
     techniques = techniques_of_case_study(catalog, record.id)
     if techniques:
-        reply.para(f"Its procedure uses {len(techniques)} techniques, in step order:")
+        reply.para(f"Its procedure uses {len(techniques)} {kind_name('technique', len(techniques))}"
+                   ", in step order:")
         for atlas_id in techniques:
             step = next((s for s in record.procedure if s.technique == atlas_id), None)
             said = f": {shorten(opening(step.description, 1, 200), 200)}" if step else ""
@@ -191,6 +192,9 @@ _FRAME = re.compile(
 @composes("compare")
 def compare(ctx: Context, reading: Reading) -> Reply:
     ids = list(dict.fromkeys(ctx.subjects(reading)))
+    if reading.source == "history" and ids:
+        # The last answer's subjects, of the first one's kind (a technique, not its tactic).
+        ids = [i for i in ids if _like(ctx, i, ids[0])]
     if len(ids) < 2:
         ids = _compared(ctx, reading, ids)
     if len(ids) < 2:
@@ -234,15 +238,16 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     parts = [p for p in parts if len(p) >= 3 and ctx.reader.subject_words(p)]
     types = TARGET_TYPES.get(reading.target)
     found = list(ids)
-    known = [ctx.catalog.records[i].type for i in [*found, *reading.state.subjects[:1]]
-             if i in ctx.catalog]
-    if known:
-        # A comparison compares like with like: a side found by search is of the kind of the
-        # side already known ("how's it different from spamming the system with junk").
-        types = TECHNIQUE_TYPES if known[0] in TECHNIQUE_TYPES else (known[0],)
     # After an answer about two objects, only a part that names one for sure replaces them
     # ("which one is worse" compares the same two).
-    earlier = [i for i in reading.state.subjects if i not in found]
+    earlier = [i for i in reading.state.subjects if i not in found and i in ctx.catalog]
+    known = [ctx.catalog.records[i].type for i in [*found, *earlier[:1]]]
+    if known:
+        # A comparison compares like with like: a side found by search, or kept from the last
+        # answer, is of the kind of the side already known ("how's it different from spamming
+        # the system with junk", after a technique and its tactic).
+        types = TECHNIQUE_TYPES if known[0] in TECHNIQUE_TYPES else (known[0],)
+        earlier = [i for i in earlier if ctx.catalog.records[i].type in types]
     for part in parts:
         links = ctx.linker.link(part).links
         if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
@@ -253,6 +258,12 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
     return found[:2]
+
+
+def _like(ctx: Context, a: str, b: str) -> bool:
+    """Two objects of one kind (techniques and sub-techniques are one kind here)."""
+    kinds = {ctx.catalog.records[a].type, ctx.catalog.records[b].type}
+    return len(kinds) == 1 or kinds <= set(TECHNIQUE_TYPES)
 
 
 def _difference(ctx: Context, reply: Reply, a: Record, b: Record) -> str:

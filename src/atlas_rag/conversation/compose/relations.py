@@ -20,7 +20,7 @@ from ..knowledge import (
     rolled_up,
     techniques_of_case_study,
 )
-from ..reader import Reading
+from ..reader import Reading, points_at_several
 from ..reply import Reply, hit_of, kind_name
 from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
 from .objects import card
@@ -33,6 +33,8 @@ NAMED_LIST = 15
 # Words besides a common name that make a question a description (two: one stray word such
 # as "all" or "real" is not a description, a phrase is).
 DESCRIBED_BEYOND = 2
+# Objects a follow-up pointing at several ("either one", "both") gets answered for, at most.
+EACH_SHOWN = 3
 # A follow-up's situation was told within this many turns before it.
 DESCRIBED_TURNS = 3
 
@@ -194,20 +196,11 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     reply = Reply(ctx.catalog)
     subjects = ctx.subjects(reading) or _weak_subjects(ctx, reading)
     if subjects:
-        record = ctx.catalog.records[subjects[0]]
-        function = RELATIONS.get((reading.target, record.type))
-        if function is None:
-            function = _default_relation(reading.target, record.type)
-        if function is None:
-            card(ctx.catalog, reply, record)
-            return reply
-        listing = function(ctx.catalog, record)
-        if reading.source == "history" and listing.kind == "case-study":
-            _closest_first(ctx, reading, record, listing)
-        if listing.kind == "attack":
-            _attack_reference(reply, record)
-        else:
-            write_listing(ctx, reply, record, listing, count)
+        # "does either one have mitigations": each object pointed at, one after another.
+        for n, atlas_id in enumerate(_each_pointed(ctx, reading, subjects)):
+            if n:
+                reply.para("")
+            _answer_one(ctx, reading, reply, atlas_id, count)
         return reply
     types = TARGET_TYPES.get(reading.target) or TECHNIQUE_TYPES
     facets = narrow(reading.question, ctx.catalog, ctx.catalog.of_type(*types))
@@ -216,6 +209,33 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     if ctx.reader.subject_words(reading.question):
         return _matching(ctx, reading, reply, count)
     return _everything(ctx, reading, reply, count)
+
+
+def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, count: bool) -> None:
+    """The relation asked for, of one subject."""
+    record = ctx.catalog.records[atlas_id]
+    function = RELATIONS.get((reading.target, record.type))
+    if function is None:
+        function = _default_relation(reading.target, record.type)
+    if function is None:
+        card(ctx.catalog, reply, record)
+        return
+    listing = function(ctx.catalog, record)
+    if reading.source == "history" and listing.kind == "case-study":
+        _closest_first(ctx, reading, record, listing)
+    if listing.kind == "attack":
+        _attack_reference(reply, record)
+    else:
+        write_listing(ctx, reply, record, listing, count)
+
+
+def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[str]:
+    """The subjects to answer for: all those of the first one's kind when the message points
+    at several ("does either one have mitigations", "their case studies"), else the first."""
+    if reading.source != "history" or not points_at_several(reading.question):
+        return subjects[:1]
+    kind = ctx.catalog.records[subjects[0]].type
+    return [i for i in subjects if ctx.catalog.records[i].type == kind][:EACH_SHOWN]
 
 
 def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
@@ -312,6 +332,15 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         reply.para(f"{subject} is a top-level technique, not a sub-technique: it has no parent."
                    + (f" Its sub-techniques are {reply.names(subs)}." if subs else ""))
         return
+    if not n and listing.derived and record.techniques:
+        # "any mitigations for it?" about a case study whose techniques have none listed.
+        used = (techniques_of_case_study(catalog, record.id) if record.type == "case-study"
+                else sorted(record.techniques))
+        reply.para(f"ATLAS {catalog.version} lists no {noun} for {subject}: ATLAS links "
+                   f"{noun} to techniques, and none is listed for the techniques it "
+                   f"{'used' if record.type == 'case-study' else 'groups'}, "
+                   f"{reply.names(used, bold=True)}.")
+        return
     if not n:
         reply.para(f"ATLAS {catalog.version} lists no {noun} for {subject}.")
         nearest_instead(ctx, reply, record, listing)
@@ -331,6 +360,8 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         verb = "has" if noun != "techniques addressed" else "addresses"
         what = singular if noun in ("mitigations", "case studies", "sub-techniques", "tactics",
                                     "techniques", "techniques addressed") else noun
+        if n == 1:
+            what = what.replace("techniques", "technique", 1)
         reply.para(f"{subject} {verb} {n} {what} in ATLAS {catalog.version}:"
                    if verb == "has" else f"{subject} addresses {n} {what}:")
     if listing.ranked:
