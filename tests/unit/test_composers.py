@@ -396,3 +396,21 @@ def test_that_one_after_a_list_of_one_is_its_item(rag: AtlasRAG) -> None:
     assert first.items == ["AML.CS0901"]
     reading = rag.answerer.read("what else did that one use", [(question, first.text)])
     assert reading.subject == "AML.CS0901"
+
+
+def test_a_pointing_question_describing_an_aspect_is_about_what_search_finds(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_rag.conversation.linking import Link
+    question = "what is seedbank poisoning"
+    first = compose(rag, question, "explain")
+    reader = rag.answerer.reader
+    monkeypatch.setattr(reader, "sure_link", lambda text, kinds=None: Link("AML.T0902.001", 0.7,
+                                                                            "search"))
+    history = [(question, first.text)]
+    described = reader.read("the vendor swapping labels angle, what's that technique called",
+                            history)
+    described = dataclasses.replace(described, intent="explain", target="technique")
+    assert reader._described_aspect(described) is not None
+    terse = dataclasses.replace(reader.read("what's that technique called", history),
+                                intent="explain", target="technique")
+    assert reader._described_aspect(terse) is None  # no words of its own: the subject again

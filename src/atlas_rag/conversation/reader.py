@@ -113,6 +113,9 @@ SEARCH_SURE = 0.55
 # In a yes/no question about a firmly named object, a whole name this sure is what it is
 # checked against ("is T0024.002 under exfiltration?"), even a common one.
 CHECKED_AGAINST = 0.5
+# Words of its own (beyond pointers and asking words) that make a pointing question describe
+# an aspect of the discussion rather than ask about its subject again: a phrase, not a word.
+DESCRIBED_ASPECT = 3
 # Intents a yes/no question is not read as a check in: long descriptions, comparisons of like
 # with like ("is X different from Y" compares), and declined messages.
 NOT_CHECKS = ("threat_model", "incident", "compare", "injection", "off_topic")
@@ -220,6 +223,10 @@ class Reader:
                 or (reading.intent not in FRESH_INTENTS
                     and not self.confident_search(reading.question))):
             return
+        described = self._described_aspect(reading)
+        if described is not None:  # "the auto-update part worries me, what's that technique"
+            reading.subjects, reading.source = [described], "question"
+            return
         plural = _PLURAL.search(reading.question)
         singular = _SINGULAR.search(reading.question)
         # Defending right after a list of techniques (an incident, a threat model) covers the
@@ -238,6 +245,17 @@ class Reader:
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _described_aspect(self, reading: Reading) -> Link | None:
+        """A question about one object that points back but describes an aspect of the
+        discussion in words of its own ("the labelling vendor angle - what's that technique")
+        is about what search finds surely for those words, among the kind it asks for."""
+        kinds = TARGET_KINDS.get(reading.target)
+        own = self.subject_words(without_pointers(reading.question))
+        if reading.intent != "explain" or not kinds or len(own) < DESCRIBED_ASPECT:
+            return None
+        sure = self.sure_link(without_pointers(reading.question), kinds)
+        return sure if sure is not None and sure.id not in reading.state.subjects else None
 
     def _first_in_order(self, reading: Reading) -> str | None:
         """A question about one object picked by an ordering facet ("the newest case study")
