@@ -414,3 +414,12 @@ def test_a_pointing_question_describing_an_aspect_is_about_what_search_finds(
     terse = dataclasses.replace(reader.read("what's that technique called", history),
                                 intent="explain", target="technique")
     assert reader._described_aspect(terse) is None  # no words of its own: the subject again
+
+
+def test_the_techniques_discussed_include_those_of_listed_mitigations(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.relations import _discussed_techniques
+    from atlas_rag.conversation.state import State
+    reading = rag.answerer.read("has this happened?")
+    reading = dataclasses.replace(reading, state=State(subjects=["AML.T0901"],
+                                                       items=["AML.M0903", "AML.CS0901"]))
+    assert _discussed_techniques(rag.answerer.context, reading) == ["AML.T0901", "AML.T0904"]

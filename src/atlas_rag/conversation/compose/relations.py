@@ -33,6 +33,8 @@ NAMED_LIST = 15
 # Words besides a common name that make a question a description (two: one stray word such
 # as "all" or "real" is not a description, a phrase is).
 DESCRIBED_BEYOND = 2
+# Case studies of other techniques discussed that are closer to the situation, shown at most.
+CLOSER_SHOWN = 2
 # Objects a follow-up pointing at several ("either one", "both") gets answered for, at most.
 EACH_SHOWN = 3
 # A follow-up's situation was told within this many turns before it.
@@ -50,6 +52,7 @@ class Listing:
     via: dict[str, str] = field(default_factory=dict)  # listed through this other object
     derived: str = ""  # said when the list is computed, not published as such
     ranked: str = ""  # said when the items are ordered by closeness, not by ID
+    closer: list[str] = field(default_factory=list)  # related otherwise, closer to the question
 
 
 Relation = Callable[[Catalog, Record], Listing]
@@ -305,6 +308,26 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     score = {h.id: h.score for h in hits}
     listing.ids.sort(key=lambda i: -score.get(i, 0.0))
     listing.ranked = "closest to what you described first"
+    # Case studies of the other techniques the conversation showed, when closer still.
+    best = score.get(listing.ids[0], 0.0)
+    others = case_studies_using(ctx.catalog, _discussed_techniques(ctx, reading))
+    listing.closer = sorted((i for i in others if i not in listing.ids and score.get(i, 0.0) > best),
+                            key=lambda i: -score[i])[:CLOSER_SHOWN]
+
+
+def _discussed_techniques(ctx: Context, reading: Reading) -> list[str]:
+    """The techniques the last answers showed or were about, and those their mitigations
+    address."""
+    out: list[str] = []
+    for atlas_id in [*reading.state.subjects, *reading.state.items]:
+        record = ctx.catalog.records.get(atlas_id)
+        if record is None:
+            continue
+        if record.type in TECHNIQUE_TYPES:
+            out.append(atlas_id)
+        elif record.type == "mitigation":
+            out += list(record.techniques)
+    return list(dict.fromkeys(out))
 
 
 def _default_relation(target: str, kind: str) -> Relation | None:
@@ -366,6 +389,10 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
                    if verb == "has" else f"{subject} addresses {n} {what}:")
     if listing.ranked:
         reply.lines[-1] = reply.lines[-1].rstrip(":.") + f" ({listing.ranked}):"
+    if listing.closer:
+        reply.lines[-1] = reply.lines[-1].rstrip(":") + "."
+        reply.para(f"Closer to what you described, through the other techniques discussed: "
+                   f"{reply.names(listing.closer, bold=True)}. Those of {record.name}:")
     if count and n > SHOW_AFTER_COUNT:
         return
     shown_via = False
