@@ -163,8 +163,12 @@ def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
 def attack(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
     subjects = ctx.subjects(reading)
-    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack", "ordinal", "item")]
-    if explicit or (subjects and reading.source == "history" and not _describes_more(ctx, reading)):
+    # An item named by words of its name ("a poisoned MCP server", of "Poisoned Postmark MCP
+    # Server …") is the subject only when the message tells nothing beyond them.
+    described = _describes_more(ctx, reading)
+    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack", "ordinal")
+                or (s.how == "item" and not described)]
+    if explicit or (subjects and reading.source == "history" and not described):
         record = ctx.catalog.records[(explicit or subjects)[0]]
         if record.type == "case-study":
             write_listing(ctx, reply, record,
