@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..catalog import Catalog
 from ..records import Record
-from .knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
+from .knowledge import TECHNIQUE_TYPES, family, kind_of_word, techniques_of_case_study
 
 # A yes/no question opens with an auxiliary verb (a closed class of English). "is there",
 # "can you", "should we", "has anyone" ask for something else: existence, a service, advice,
@@ -28,9 +28,6 @@ YES_NO = re.compile(
 _KIND_ASKED = re.compile(
     r"\b(?:an?|one of the|considered an?)\s+(?P<kind>tactic|technique|sub-?technique|mitigation"
     r"|case[\s-]?study)\b(?!\s+(?:of|for|in|under|from|against)\b)", re.IGNORECASE)
-_KINDS = {"tactic": "tactic", "technique": "technique", "subtechnique": "subtechnique",
-          "sub-technique": "subtechnique", "mitigation": "mitigation", "case study": "case-study",
-          "case-study": "case-study", "casestudy": "case-study"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ def asks_yes_no(question: str) -> bool:
 
 def kind_asked(question: str) -> str:
     match = _KIND_ASKED.search(question)
-    return _KINDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "") if match else ""
+    return kind_of_word(match.group("kind")) if match else ""
 
 
 def asked_check(question: str, named: Sequence[str], pointed: Sequence[str]) -> Check | None:

@@ -5,6 +5,7 @@ Pure functions of a catalog; the composers turn their results into text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,20 @@ TARGET_KINDS: dict[str, tuple[str, ...]] = {
     "mitigation": ("mitigation",),
     "case_study": ("case-study",),
 }
+# The data model's nouns for kinds of object as users write them ("case study", "sub-technique",
+# "case studie" as a plural's stem), and the kind each names.
+KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
+              "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
+              "case studie": "case-study", "case-studie": "case-study",
+              "subtechnique": "subtechnique", "sub-technique": "subtechnique",
+              "technique": "technique"}
+
+
+def kind_of_word(word: str) -> str:
+    """The kind a noun names ("Case  Study" -> case-study), or ""."""
+    return KIND_WORDS.get(re.sub(r"\s+", " ", word.lower()), "")
+
+
 # The kinds of object that answer each target (the composers' view: an ATT&CK reference is
 # answered from techniques and tactics; "none" has no kind of its own).
 TARGET_TYPES: dict[str, tuple[str, ...] | None] = {

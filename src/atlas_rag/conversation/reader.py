@@ -19,7 +19,7 @@ from ..records import Record
 from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
-from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES
+from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
@@ -63,11 +63,6 @@ _KIND_WORD = re.compile(
 _WH_KIND = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
-KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
-              "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
-              "case studie": "case-study", "case-studie": "case-study",
-              "subtechnique": "subtechnique", "sub-technique": "subtechnique",
-              "technique": "technique"}
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
@@ -413,14 +408,14 @@ def wh_kind(question: str) -> str:
     match = _WH_KIND.search(question)
     if not match:
         return ""
-    kind = KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "")
+    kind = kind_of_word(match.group("kind"))
     return {"case-study": "case_study", "parent": ""}.get(kind, kind)
 
 
 def pointer_kind(question: str) -> str:
     """The kind a pointer names ("that tactic": tactic), or ""."""
     match = _KIND_POINTER.search(question)
-    return KIND_WORDS.get(re.sub(r"\s+", " ", match.group("kind").lower()), "") if match else ""
+    return kind_of_word(match.group("kind")) if match else ""
 
 
 # ---------------------------------------------------------------------- intent rules
