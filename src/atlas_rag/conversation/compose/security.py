@@ -28,11 +28,13 @@ DESCRIBED_STEP = 2
 FAMILY_SEARCH = 20
 SUBS_SHOWN = 1
 # Threat model: a component's later concerns count less; the description searched as a whole
-# adds what the components missed.
+# adds what the components missed. The weights were chosen on the dev conversations' threat
+# models (35 turns; a grid of 0.5/1.0 for the description, 0.5/1.0/1.5 for sentences, decay
+# 0.8/0.6): the user's own words weigh as much as a component's first concern.
 CONCERN_DECAY = 0.8
-DESCRIPTION_WEIGHT = 0.5
+DESCRIPTION_WEIGHT = 1.0
 # Each sentence's best technique adds this much; at most MAX_SENTENCES sentences are read.
-SENTENCE_WEIGHT = 0.5
+SENTENCE_WEIGHT = 1.0
 MAX_SENTENCES = 12
 USE_CHARS = 200
 # A mitigation the question itself describes ("capping queries per user") counts as much as
