@@ -423,3 +423,15 @@ def test_the_techniques_discussed_include_those_of_listed_mitigations(rag: Atlas
     reading = dataclasses.replace(reading, state=State(subjects=["AML.T0901"],
                                                        items=["AML.M0903", "AML.CS0901"]))
     assert _discussed_techniques(rag.answerer.context, reading) == ["AML.T0901", "AML.T0904"]
+
+
+def test_a_yes_no_question_about_the_listed_items_checks_each(rag: AtlasRAG) -> None:
+    question = "which mitigations does AML.T0901 have?"
+    first = compose(rag, question, "list", "mitigation")
+    assert first.items == ["AML.M0901"]
+    answer = compose(rag, "do those cover AML.T0903?", "verify",
+                     history=[(question, first.text)])
+    assert lead(answer).startswith("**Yes.**") and "AML.M0901" in lead(answer)
+    answer = compose(rag, "do those cover AML.T0904?", "verify",
+                     history=[(question, first.text)])
+    assert lead(answer).startswith("**No.**")

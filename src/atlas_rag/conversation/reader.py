@@ -114,6 +114,8 @@ DESCRIBED_ASPECT = 3
 # Intents a yes/no question is not read as a check in: long descriptions, comparisons of like
 # with like ("is X different from Y" compares), and declined messages.
 NOT_CHECKS = ("threat_model", "incident", "compare", "injection", "off_topic")
+# A yes/no question about the items just listed ("do those cover X?") checks at most this many.
+CHECKED_ITEMS = 8
 # Kinds whose yes/no questions check a technique the message describes ("does M0015 stop
 # evasion?", "did the Tay case involve poisoning?"): the relations they have are to techniques.
 CHECKS_TECHNIQUES = ("mitigation", "case-study")
@@ -354,6 +356,10 @@ class Reader:
             return None
         named = [link.id for link in ordered if link.confidence >= OWN_SUBJECT or (
             link.confidence >= CHECKED_AGAINST and link.how != "name-word")]
+        if points_at_several(question) and state.items and len(named) == 1:
+            # "do those cover prompt injection?": the named object against each listed item.
+            listed = tuple(i for i in state.items[:CHECKED_ITEMS] if i != named[0])
+            return Check(named[0], listed) if listed and asks_yes_no(question) else None
         pointed = state.subjects[:1] if points_back(question) else []
         check = asked_check(question, named, pointed)
         if check is None and len(named) == 1 and not pointed:
@@ -534,8 +540,9 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
 def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"is LLM Jailbreak a sub-technique of prompt injection?", "does M0015 mitigate
     evasion?": a yes/no question about how objects relate is answered yes or no."""
-    if (intent in NOT_CHECKS and intent != "compare") or clues.ordinal is not None:
-        return None
+    if ((intent in NOT_CHECKS and intent != "compare") or intent in GIVEN_SUBJECTS
+            or clues.ordinal is not None):
+        return None  # a message about the list or case study just shown is read as such
     check = reader.checked(clues.question, clues.links, clues.state)
     if check is None:
         return None
