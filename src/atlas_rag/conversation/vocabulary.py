@@ -1,7 +1,7 @@
 """Words that say what kind of answer is wanted but name no subject.
 
 They are ATLAS's own kinds of object with their usual synonyms, the verbs and nouns of
-asking, and the words asking for a whole ("in total", "all that exist", "in matrix order"):
+asking, and the words asking for a whole ("in total", "all that exist", "enumerate"):
 a closed vocabulary of questions about a knowledge base, not of any particular
 question. A message made only of these and stopwords ("and case studies?", "mitigations
 pls") leans on the conversation for its subject; typos of them are corrected, not read as
@@ -22,8 +22,7 @@ describe tell show list give detail details more info information please pls thx
 again what which how why who mean meaning defend protect prevent stop mitigate detect fix
 harden secure atlas mitre id ids number count many mapping mapped map related relate one ones
 same whole full all every each continue summary summarize summarise overview total overall
-altogether entire complete exist exists existing currently defined enumerate name names matrix
-order"""
+altogether entire complete exist exists existing enumerate name names"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 
