@@ -74,6 +74,11 @@ class Catalog:
         parent = self.parent_of(record)
         return record.tactics or (parent.tactics if parent else ())
 
+    def tactics_in_order(self, record: Record) -> list[str]:
+        """A technique's (or its parent's) tactics, in matrix order."""
+        tactics = self.tactics_of(record)
+        return [t for t in self.tactic_order() if t in tactics]
+
     def tactic_order(self) -> list[str]:
         """Tactic IDs in the order of the ATLAS matrix (its columns), ID order where unknown."""
         tactics = self.of_type("tactic")

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from ..catalog import Catalog
 from ..records import Record
-from .knowledge import TECHNIQUE_TYPES, family, kind_of_word, techniques_of_case_study
+from .knowledge import (
+    TECHNIQUE_TYPES,
+    family,
+    kind_of_word,
+    techniques_of,
+    techniques_of_case_study,
+)
 
 # A yes/no question opens with an auxiliary verb (a closed class of English). "is there",
 # "can you", "should we", "has anyone" ask for something else: existence, a service, advice,
@@ -161,7 +167,6 @@ def _mitigation_and_grouping(catalog: Catalog, a: Record, b: Record) -> Verdict 
     if "mitigation" not in pair or not pair & {"tactic", "case-study"}:
         return None
     mitigation, other = (a, b) if a.type == "mitigation" else (b, a)
-    techniques = (techniques_of_case_study(catalog, other.id) if other.type == "case-study"
-                  else list(other.techniques))
+    techniques = techniques_of(catalog, other)
     shared = [t for t in techniques if t in mitigation.techniques]
     return Verdict(bool(shared), "addresses techniques of", through=shared[0] if shared else "")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog
+from ..records import Record
 
 TECHNIQUE_TYPES = ("technique", "subtechnique")
 # The kinds of object each target names (the reader matches them against a message's subjects).
@@ -145,6 +146,13 @@ def techniques_of_case_study(catalog: Catalog, atlas_id: str) -> list[str]:
     """The techniques a case study used, in the order of its procedure."""
     record = catalog.records[atlas_id]
     return list(dict.fromkeys(step.technique for step in record.procedure)) or list(record.techniques)
+
+
+def techniques_of(catalog: Catalog, record: Record) -> list[str]:
+    """The techniques an object groups: a case study's in step order, else its own field."""
+    if record.type == "case-study":
+        return techniques_of_case_study(catalog, record.id)
+    return list(record.techniques)
 
 
 def case_studies_using(catalog: Catalog, techniques: Iterable[str]) -> list[str]:

@@ -76,7 +76,7 @@ GIVEN_SUBJECTS: dict[str, Callable[[State], tuple[list[str], str]]] = {
 }
 # The objects of each kind related to a record, for "that tactic", "its case studies".
 RELATED_OF_KIND: dict[str, Callable[[Catalog, Record], list[str]]] = {
-    "tactic": lambda c, r: [t for t in c.tactic_order() if t in c.tactics_of(r)],
+    "tactic": lambda c, r: c.tactics_in_order(r),
     "parent": lambda c, r: [r.parent] if r.parent else [],
     "mitigation": lambda c, r: list(r.mitigations),
     "case-study": lambda c, r: list(r.case_studies),
@@ -248,7 +248,7 @@ class Reader:
         discussion in words of its own ("the labelling vendor angle - what's that technique")
         is about what search finds surely for those words, among the kind it asks for."""
         kinds = TARGET_KINDS.get(reading.target)
-        own = self.subject_words(without_pointers(reading.question))
+        own = self.own_words(reading.question)
         if reading.intent != "explain" or not kinds or len(own) < DESCRIBED_ASPECT:
             return None
         sure = self.sure_link(without_pointers(reading.question), kinds)
@@ -332,9 +332,9 @@ class Reader:
         out = RELATED_OF_KIND[kind](self.catalog, records[0])
         return [i for i in dict.fromkeys(out) if i in self.catalog]
 
-    def searched(self, text: str, types: Sequence[str] | None = None) -> list[Link]:
-        """The best three search results for the (spelling-corrected) text, as links."""
-        return self.linker.search(self.linker.correct(text), types, 3)
+    def searched(self, text: str, types: Sequence[str] | None = None, k: int = 3) -> list[Link]:
+        """The best ``k`` search results for the (spelling-corrected) text, as links."""
+        return self.linker.search(self.linker.correct(text), types, k)
 
     def sure_link(self, text: str, types: Sequence[str] | None = None) -> Link | None:
         """The object search alone finds clearly for the text, if any."""
@@ -391,6 +391,13 @@ class Reader:
             return [h.id for h in hits]
 
         return asked_steps(study, question, links, kinds, search, self.subject_words)
+
+    def own_words(self, text: str, ids: Sequence[str] = ()) -> set[str]:
+        """The words ``text`` says of its own: not pointers, asking words, nor words of the
+        names of ``ids`` (the objects already under discussion)."""
+        names = {w for i in ids for w in self.subject_words(
+            self.catalog.full_name(self.catalog.records[i]))}
+        return set(self.subject_words(without_pointers(text))) - names
 
     def subject_words(self, text: str) -> list[str]:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""

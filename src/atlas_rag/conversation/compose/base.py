@@ -39,7 +39,7 @@ class Context:
                 if types is None or self.catalog.records[s.id].type in types]
 
     def searched(self, reading: Reading, types: Sequence[str] | None, k: int = 5) -> list[Link]:
-        return self.linker.search(self.linker.correct(reading.question), types, k)
+        return self.reader.searched(reading.question, types, k)
 
 
 Composer = Callable[[Context, Reading], Reply]

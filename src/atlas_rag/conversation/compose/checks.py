@@ -75,7 +75,7 @@ def _kind(ctx: Context, reply: Reply, a: Record, check: Check) -> None:
 def _placement(ctx: Context, reply: Reply, a: Record) -> str:
     if a.type == "subtechnique" and a.parent and a.parent in ctx.catalog:
         return f" of {reply.name(a.parent, bold=False)}"
-    tactics = [t for t in ctx.catalog.tactic_order() if t in ctx.catalog.tactics_of(a)]
+    tactics = ctx.catalog.tactics_in_order(a)
     if a.type == "technique" and tactics:
         return f" under {reply.names(tactics)}"
     return ""
@@ -85,7 +85,7 @@ def _instead(ctx: Context, reply: Reply, a: Record, b: Record, found: Verdict) -
     """What ATLAS does relate ``a`` to, of ``b``'s kind."""
     catalog = ctx.catalog
     if b.type == "tactic" and a.type in TECHNIQUE_TYPES:
-        tactics = [t for t in catalog.tactic_order() if t in catalog.tactics_of(a)]
+        tactics = catalog.tactics_in_order(a)
         return f"Its tactics are {reply.names(tactics)}." if tactics else ""
     if a.type in TECHNIQUE_TYPES and b.type in TECHNIQUE_TYPES:
         if a.parent and a.parent in catalog:

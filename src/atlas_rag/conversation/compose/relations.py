@@ -18,6 +18,7 @@ from ..knowledge import (
     matrix_order,
     rank_mitigations,
     rolled_up,
+    techniques_of,
     techniques_of_case_study,
 )
 from ..reader import Reading, points_at_several
@@ -129,8 +130,7 @@ def _no_parent(catalog: Catalog, record: Record) -> Listing:
 
 @relation("tactic", *TECHNIQUE_TYPES, "case-study")
 def _tactics(catalog: Catalog, record: Record) -> Listing:
-    tactics = catalog.tactics_of(record)
-    return described(catalog, "tactic", "tactics", [t for t in catalog.tactic_order() if t in tactics])
+    return described(catalog, "tactic", "tactics", catalog.tactics_in_order(record))
 
 
 @relation("technique", "tactic")
@@ -162,8 +162,7 @@ def _attack(catalog: Catalog, record: Record) -> Listing:
 
 @relation("mitigation", "case-study", "tactic")
 def _mitigations_of_techniques(catalog: Catalog, record: Record) -> Listing:
-    techniques = (techniques_of_case_study(catalog, record.id) if record.type == "case-study"
-                  else list(record.techniques))
+    techniques = techniques_of(catalog, record)
     ranked = rank_mitigations(catalog, {t: 1.0 for t in techniques})
     out = Listing("mitigation", "mitigations", [c.id for c in ranked])
     out.details = {c.id: f"addresses {len(c.covers)} of its techniques" for c in ranked}
@@ -357,8 +356,8 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         return
     if not n and listing.derived and record.techniques:
         # "any mitigations for it?" about a case study whose techniques have none listed.
-        used = (techniques_of_case_study(catalog, record.id) if record.type == "case-study"
-                else sorted(record.techniques))
+        used = techniques_of(catalog, record)
+        used = used if record.type == "case-study" else sorted(used)
         reply.para(f"ATLAS {catalog.version} lists no {noun} for {subject}: ATLAS links "
                    f"{noun} to techniques, and none is listed for the techniques it "
                    f"{'used' if record.type == 'case-study' else 'groups'}, "

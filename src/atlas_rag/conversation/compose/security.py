@@ -211,10 +211,7 @@ def _describes_more(ctx: Context, reading: Reading) -> bool:
     """A follow-up that tells a further step of the attack in words of its own ("how would
     they sneak that past an input filter?") asks for the techniques of that step, not for
     the object discussed again."""
-    own = ctx.reader.subject_words(without_pointers(reading.question))
-    names = {w for i in reading.subject_ids()
-             for w in ctx.reader.subject_words(ctx.catalog.full_name(ctx.catalog.records[i]))}
-    return len(set(own) - names) > DESCRIBED_STEP
+    return len(ctx.reader.own_words(reading.question, reading.subject_ids())) > DESCRIBED_STEP
 
 
 def _grouped(ctx: Context, reply: Reply, hits: Sequence[Hit], query: str,
