@@ -377,6 +377,9 @@ def test_which_kind_decides_the_kind_listed() -> None:
     assert wh_kind("which technique shows up in the most case studies") == "technique"
     assert wh_kind("what case studies used it") == "case_study"
     assert wh_kind("how many are there") == ""
+    # Quantifiers say the kind listed as well: "every technique in the ... tactic".
+    assert wh_kind("list every technique in the harvest siphoning tactic") == "technique"
+    assert wh_kind("how many case studies mention it") == "case_study"
 
 
 # ---------------------------------------------------------------------- several or one pointed at
@@ -435,3 +438,51 @@ def test_a_yes_no_question_about_the_listed_items_checks_each(rag: AtlasRAG) -> 
     answer = compose(rag, "do those cover AML.T0904?", "verify",
                      history=[(question, first.text)])
     assert lead(answer).startswith("**No.**")
+
+
+# ---------------------------------------------------------------------- stop 19
+
+
+def test_a_count_names_what_it_counted_and_a_follow_up_can_pick_from_it(rag: AtlasRAG) -> None:
+    answer = compose(rag, "how many mitigations are there", "count", "mitigation")
+    assert "**3** mitigations" in lead(answer)
+    assert {"AML.M0901", "AML.M0902", "AML.M0903"} <= set(answer.citations)
+    second = compose(rag, "the second one", "explain", "mitigation",
+                     history=[("how many mitigations are there", answer.text)])
+    assert lead(second).startswith("_Item 2") or "AML.M0902" in lead(second)
+
+
+def test_a_list_of_one_kind_described_by_an_object_of_another_is_its_relation(rag: AtlasRAG) -> None:
+    question = "which tactic is seedbank poisoning of training kernels under"
+    reading = rag.answerer.read(question, [])
+    forced = dataclasses.replace(reading, intent="list", target="tactic", subjects=[])
+    text = rag.answerer.compose(forced).text()
+    assert "Reading this as about" in text.split("\n\n")[0] and "AML.T0902" in text.split("\n\n")[0]
+    assert "AML.TA0902" in text and "AML.TA0901" not in text
+
+
+def test_an_incident_asking_what_to_fix_leads_with_the_fixes(rag: AtlasRAG) -> None:
+    story = ("Someone queried our flagship predictor thousands of times overnight, watched the "
+             "weathervane of its answers and trained a clone of it.")
+    fixes = compose(rag, story + " How do we stop this happening again?", "incident", "mitigation")
+    assert lead(fixes).startswith("To fix first:") and "AML.M0901" in lead(fixes)
+    mapped = compose(rag, story + " Which techniques is this?", "incident", "technique")
+    assert not lead(mapped).startswith("To fix first:")
+
+
+def test_an_incident_asking_whether_it_is_documented_leads_with_case_studies(rag: AtlasRAG) -> None:
+    story = ("A red team mapped a greenhouse vendor's endpoints, tainted its seedbank and copied "
+             "its flagship predictor. Is that documented anywhere?")
+    answer = compose(rag, story, "incident", "case_study")
+    assert lead(answer).startswith("The closest documented ATLAS case studies:")
+    assert "AML.CS0901" in lead(answer)
+
+
+def test_case_studies_asked_for_a_described_situation_come_closest_first(rag: AtlasRAG) -> None:
+    plain = compose(rag, "which case studies used lighthouse beacon probing?", "list", "case_study")
+    assert plain.items == ["AML.CS0902", "AML.CS0901"]
+    described = compose(rag, "lighthouse beacon probing case studies where a red team crew "
+                        "tainted a greenhouse vendor's seedbank and copied its flagship predictor",
+                        "list", "case_study")
+    assert described.items[0] == "AML.CS0901"
+    assert "closest to what you described first" in described.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from atlas_rag.conversation.intents import (
@@ -95,3 +96,21 @@ def test_the_lazy_model_trains_once(tmp_path: Path) -> None:
     lazy = LazyIntentModel(FakeEmbedder(), tmp_path, [path])
     assert lazy.get() is lazy.get()
     assert lazy.predict("good morning").intent == "greeting"
+
+
+def test_a_reading_is_a_pair_the_examples_hold() -> None:
+    """Each head alone may pick a pair no example has (defend / case study); the joint
+    reading is the likeliest pair the examples hold."""
+    model = IntentModel.train(FakeEmbedder(), TOY)
+    assert model.pairs == {("explain", "technique"), ("defend", "mitigation"), ("greeting", "none")}
+    row_i = np.array([0.0, 0.0, 0.0])
+    row_t = np.array([0.0, 0.0, 0.0])
+    intents, targets = model.intent_head.classes, model.target_head.classes
+    row_i[intents.index("defend")], row_i[intents.index("explain")] = 0.55, 0.45
+    row_t[targets.index("technique")], row_t[targets.index("mitigation")] = 0.7, 0.3
+    i, t = model._joint(row_i, row_t)
+    # defend/technique was never seen: explain/technique (0.45 * 0.7) beats defend/mitigation.
+    assert (intents[i], targets[t]) == ("explain", "technique")
+    model.pairs = None  # without known pairs, each head decides alone
+    i, t = model._joint(row_i, row_t)
+    assert (intents[i], targets[t]) == ("defend", "technique")

@@ -108,3 +108,12 @@ def test_after_picking_from_a_list_ordinals_keep_pointing_into_that_list(catalog
                         ("the first one", CARD_ANSWER)], catalog)
     assert state.subjects[0] == "AML.T0904"  # "its ..." is about the object just shown
     assert state.items == ["AML.M0902", "AML.M0901"]  # "the last one" is still in that list
+
+
+def test_an_inline_list_after_a_lead_about_no_object_is_the_answers_list(catalog: Catalog) -> None:
+    count = ("The fixture has **3** mitigations.\n\nThey are Beacon Throttling ([AML.M0901]), "
+             "Seedbank Provenance Sealing ([AML.M0902]) and Ledger Vault Encryption ([AML.M0903]).")
+    assert answer_items(count, catalog)[0] == ["AML.M0901", "AML.M0902", "AML.M0903"]
+    # The same paragraph after a lead about one object is detail of that object, not a list.
+    card = count.replace("The fixture has **3** mitigations.", "**Beacon Throttling** ([AML.M0901]).")
+    assert answer_items(card, catalog)[0] == []

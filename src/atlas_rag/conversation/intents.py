@@ -188,10 +188,14 @@ class LinearHead:
 class IntentModel:
     """The trained intent and target classifiers for one embedding model."""
 
-    def __init__(self, featurizer: Featurizer, intent: LinearHead, target: LinearHead) -> None:
+    def __init__(self, featurizer: Featurizer, intent: LinearHead, target: LinearHead,
+                 pairs: frozenset[tuple[str, str]] | None = None) -> None:
         self.featurizer = featurizer
         self.intent_head = intent
         self.target_head = target
+        # The (intent, target) pairs the examples hold: a reading is one of them ("defend" is
+        # answered with mitigations, never with case studies). None allows every pair.
+        self.pairs = pairs
 
     @classmethod
     def train(
@@ -208,6 +212,7 @@ class IntentModel:
             featurizer,
             LinearHead.fit(features, [e.intent for e in examples], c),
             LinearHead.fit(features, [e.target for e in examples], c),
+            frozenset((e.intent, e.target) for e in examples),
         )
 
     def predict(self, text: str) -> Prediction:
@@ -219,7 +224,7 @@ class IntentModel:
         targets = self.target_head.probabilities(features)
         out = []
         for row_i, row_t in zip(intents, targets, strict=True):
-            i, t = int(row_i.argmax()), int(row_t.argmax())
+            i, t = self._joint(row_i, row_t)
             out.append(Prediction(
                 self.intent_head.classes[i], float(row_i[i]),
                 self.target_head.classes[t], float(row_t[t]),
@@ -227,6 +232,21 @@ class IntentModel:
                 dict(zip(self.target_head.classes, map(float, row_t), strict=True)),
             ))
         return out
+
+
+    def _joint(self, row_i: np.ndarray, row_t: np.ndarray) -> tuple[int, int]:
+        """The likeliest reading of both heads together among the pairs the examples hold
+        (each head's own best when no pairs are known, or when that pair is one of them)."""
+        i, t = int(row_i.argmax()), int(row_t.argmax())
+        names_i, names_t = self.intent_head.classes, self.target_head.classes
+        if self.pairs is None or (names_i[i], names_t[t]) in self.pairs:
+            return i, t
+        index_i = {name: n for n, name in enumerate(names_i)}
+        index_t = {name: n for n, name in enumerate(names_t)}
+        best = max((pair for pair in self.pairs if pair[0] in index_i and pair[1] in index_t),
+                   key=lambda pair: row_i[index_i[pair[0]]] * row_t[index_t[pair[1]]],
+                   default=None)
+        return (index_i[best[0]], index_t[best[1]]) if best else (i, t)
 
 
 def examples_key(examples: Sequence[Example], embedder: Embedder) -> str:

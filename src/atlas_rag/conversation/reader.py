@@ -58,10 +58,11 @@ _KIND_POINTER = re.compile(
 _KIND_WORD = re.compile(
     r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
     r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
-# "which technique", "what ATLAS mitigations": a wh-determiner before a kind of object (at
-# most one word between) asks for objects of that kind, whatever else the message names.
+# "which technique", "what ATLAS mitigations", "every technique", "how many case studies": a
+# wh-determiner or a quantifier (closed classes of English) before a kind of object (at most
+# one word between) asks for objects of that kind, whatever else the message names.
 _WH_KIND = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
+    r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.

@@ -38,6 +38,8 @@ _POINTER_RE = re.compile(
     r"|either)\b",
     re.IGNORECASE,
 )
+# A paragraph naming this many objects, in an answer with no list and no subject, is its list.
+INLINE_LIST = 3
 _SOURCES_RE = re.compile(r"<details>.*?</details>", re.DOTALL | re.IGNORECASE)
 _NUMBERED_RE = re.compile(r"^\s*(\d{1,3})[.)]\s+(.*)$")
 _BULLET_RE = re.compile(r"^\s*[-*•]\s+(.*)$")
@@ -155,6 +157,12 @@ def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
                 bullets.append(ids[0])
     items = [atlas_id for _, _, atlas_id in numbered] or bullets
     lead = re.split(r"\n\s*\n|\n\s*(?:\d{1,3}[.)]|[-*•])\s", body.strip(), maxsplit=1)[0]
+    if not items and not find_ids(lead):
+        # An answer about no one object ("ATLAS has 35 mitigations.") with a list written
+        # inline after its lead ("They are A, B, C ..."): that is its list.
+        items = next((ids for paragraph in re.split(r"\n\s*\n", body.strip())[1:]
+                      if len(ids := [i for i in find_ids(paragraph) if i in catalog])
+                      >= INLINE_LIST), [])
     subjects = [i for i in find_ids(lead) if i in catalog]
     if not subjects:
         subjects = [i for i in find_ids(body) if i in catalog][:1]

@@ -30,6 +30,8 @@ SEARCH_LIST = 8
 SEARCH_SHARE = 0.45
 DETAIL_CHARS = 170
 SHOW_AFTER_COUNT = 15
+# A count names what it counted in one paragraph up to this many (every kind but techniques).
+COMPACT_LIST = 60
 NAMED_LIST = 15
 # Words besides a common name that make a question a description (two: one stray word such
 # as "all" or "real" is not a description, a phrase is).
@@ -208,9 +210,30 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     facets = narrow(reading.question, ctx.catalog, ctx.catalog.of_type(*types))
     if facets:
         return _faceted(ctx, reading, reply, count, types, facets)
+    described = _described_subject(ctx, reading, types)
+    if described is not None:  # "what is data poisoning and what tactic is it under"
+        reply.para(f"_Reading this as about {reply.name(described, bold=False)}._")
+        _answer_one(ctx, reading, reply, described, count)
+        return reply
     if ctx.reader.subject_words(reading.question):
         return _matching(ctx, reading, reply, count)
     return _everything(ctx, reading, reply, count)
+
+
+def _described_subject(ctx: Context, reading: Reading, types: tuple[str, ...]) -> str | None:
+    """Objects of one kind asked for by words that search surely finds an object of another
+    kind for ("which tactic is data poisoning under", "case studies of model inversion") are
+    that object's relation of the kind. Mitigations for a description go to the defence
+    composer, which weighs every technique described."""
+    if "mitigation" in types or not ctx.reader.subject_words(reading.question):
+        return None
+    sure = ctx.reader.sure_link(reading.question)
+    if sure is None:
+        return None
+    kind = ctx.catalog.records[sure.id].type
+    if kind in types or (reading.target, kind) not in RELATIONS:
+        return None
+    return sure.id
 
 
 def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, count: bool) -> None:
@@ -223,7 +246,7 @@ def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, cou
         card(ctx.catalog, reply, record)
         return
     listing = function(ctx.catalog, record)
-    if reading.source == "history" and listing.kind == "case-study":
+    if listing.kind == "case-study":
         _closest_first(ctx, reading, record, listing)
     if listing.kind == "attack":
         _attack_reference(reply, record)
@@ -265,6 +288,7 @@ def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
         reply.para(f"ATLAS {ctx.catalog.version} has **{len(ids)}** {noun} {label}"
                    + ("." if count and len(ids) > SHOW_AFTER_COUNT else ":"))
     if count and len(ids) > SHOW_AFTER_COUNT:
+        _compact(reply, ids)
         return reply
     notes = {i: note for f in facets for i, note in f.notes}
     for atlas_id in ids:
@@ -294,15 +318,17 @@ def _described_beyond(ctx: Context, question: str, span: tuple[int, int] | None)
 
 
 def _closest_first(ctx: Context, reading: Reading, record: Record, listing: Listing) -> None:
-    """Case studies asked for in a follow-up ("has this actually happened?") come in the order
-    of closeness to what the conversation described: the longest of the last few questions
-    (where the situation was told) and this one. A conversation that only named the subject
-    ("what's Verify Attack") described nothing: ID order stays."""
-    told = max((t.question for t in reading.state.turns[-DESCRIBED_TURNS:]), key=len, default="")
+    """Case studies asked for about a described situation ("was there a demo where injected
+    text leaked the chat through an image link", or a follow-up "has this actually happened?")
+    come in the order of closeness to what was described: the longest of this question and
+    the last few (where the situation was told), with this one. A conversation that only
+    named the subject ("what's Verify Attack") described nothing: ID order stays."""
+    asked = [t.question for t in reading.state.turns[-DESCRIBED_TURNS:]] + [reading.question]
+    told = max(asked, key=len)
     beyond = set(ctx.reader.subject_words(told)) - set(tokenize(ctx.catalog.full_name(record)))
     if len(listing.ids) < 2 or len(beyond) < DESCRIBED_BEYOND:
         return
-    text = " ".join([told, reading.question])
+    text = told if told == reading.question else " ".join([told, reading.question])
     hits = ctx.search(text, ("case-study",), k=len(ctx.catalog.of_type("case-study")))
     score = {h.id: h.score for h in hits}
     listing.ids.sort(key=lambda i: -score.get(i, 0.0))
@@ -393,6 +419,7 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         reply.para(f"Closer to what you described, through the other techniques discussed: "
                    f"{reply.names(listing.closer, bold=True)}. Those of {record.name}:")
     if count and n > SHOW_AFTER_COUNT:
+        _compact(reply, listing.ids)
         return
     shown_via = False
     for atlas_id in listing.ids:
@@ -513,10 +540,18 @@ def _everything(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Re
     reply.para(f"ATLAS {catalog.version} has **{len(ids)}** {noun}"
                + ("." if count else (", in matrix order:" if kind == "tactic" else ":")))
     if count:
+        _compact(reply, ids)
         return reply
     for atlas_id in ids:
         reply.item(atlas_id, reply.name(atlas_id, bold=False))
     return reply
+
+
+def _compact(reply: Reply, ids: list[str]) -> None:
+    """After a count, the objects counted in one paragraph (a number alone cannot be
+    checked, and the next question is usually which they are)."""
+    if len(ids) <= COMPACT_LIST:
+        reply.para("They are " + reply.names(ids, limit=COMPACT_LIST) + ".")
 
 
 __all__ = ["RELATIONS", "Listing", "count_related", "list_related", "matrix_order"]

@@ -47,6 +47,12 @@ DESCRIBED_MITIGATION = 1.0
 MAPPED = 10
 WEAKER = 5
 WEAKER_CONFIDENCE = MIN_CONFIDENCE / 2
+FIXES_SHOWN = 5
+# The reader's chance that the answer should consist of mitigations above which an incident
+# answer ends with what to fix (as CASE_STUDY_HINT does for case studies).
+FIXES_HINT = 0.2
+# Case studies scoring at least this share of the closest one are named with it.
+DOCUMENTED_SHARE = 0.7
 
 
 # ---------------------------------------------------------------------- defend
@@ -287,9 +293,9 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
     chosen = sorted(scores, key=lambda i: -scores[i])[:THREATS_SHOWN]
     labels = [c.label for c in components]
     system = f"a system with {join(labels)}" if labels else "this system"
+    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen})
     reply.para(f"For {system}, the ATLAS techniques to look at first are "
                f"{reply.names(chosen[:4])}. By tactic, in matrix order:")
-    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen})
     order = {c.id: n for n, c in enumerate(ranked)}
 
     def describe(atlas_id: str) -> str:
@@ -334,17 +340,49 @@ def incident(ctx: Context, reading: Reading) -> Reply:
                    "write-up, or describe what the attacker did step by step.")
         return reply
     strongest = [h.id for h in sorted(hits, key=lambda h: -h.score)[:LEAD_NAMES]]
+    fixes = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:FIXES_SHOWN]
+    for lead in INCIDENT_LEADS.get(reading.target, ()):
+        lead(ctx, reply, reading, [f.id for f in fixes])
     reply.para(f"This write-up maps to {len(hits)} ATLAS technique{'s' if len(hits) > 1 else ''}; "
                f"the clearest are {reply.names(strongest)}. In the order of the ATLAS matrix, "
                "with the sentence that shows each:")
     _grouped(ctx, reply, hits, reading.question, {h.id: h.snippet for h in hits})
     if weaker:
         reply.para("Weaker evidence, worth checking: " + reply.names(weaker, limit=WEAKER) + ".")
-    if reading.target == "mitigation":
-        fixes = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:5]
-        if fixes:
-            reply.add("", "**What to fix first** (mitigations covering most of these):")
-            for entry in fixes:
-                use = shorten(use_text(ctx.catalog, entry.id, entry.covers), USE_CHARS)
-                reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+    if _may_ask_fixes(reading) and fixes:
+        reply.add("", "**What to fix first** (mitigations covering most of these):")
+        for entry in fixes:
+            use = shorten(use_text(ctx.catalog, entry.id, entry.covers), USE_CHARS)
+            reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
     return reply
+
+
+def _may_ask_fixes(reading: Reading) -> bool:
+    """The question may ask what to fix as well ("which technique is this, and which
+    mitigations apply?"): the reader gives mitigations as the answer's kind some chance."""
+    return reading.target == "mitigation" or (reading.prediction is not None and (
+        reading.prediction.targets.get("mitigation", 0.0) >= FIXES_HINT))
+
+
+def _fixes_first(ctx: Context, reply: Reply, reading: Reading, fixes: list[str]) -> None:
+    """An incident told to ask what to fix ("how do we stop this happening again") hears the
+    fixes first; the mapping that supports them follows."""
+    if fixes:
+        reply.para(f"To fix first: {reply.names(fixes[:LEAD_NAMES])}, the ATLAS mitigations "
+                   "covering most of the techniques this shows (details below).")
+
+
+def _documented_first(ctx: Context, reply: Reply, reading: Reading, fixes: list[str]) -> None:
+    """An incident told to ask whether it is documented ("is that covered anywhere?") hears
+    the closest case studies first."""
+    found = relative(ctx.search(reading.question, ("case-study",), 3), DOCUMENTED_SHARE, 3)
+    if found:
+        reply.para("The closest documented ATLAS case studies: "
+                   + reply.names([h.id for h in found]) + ".")
+
+
+# What an incident answer leads with, by the kind of object the question asks for.
+INCIDENT_LEADS: dict[str, tuple[Callable[[Context, Reply, Reading, list[str]], None], ...]] = {
+    "mitigation": (_fixes_first,),
+    "case_study": (_documented_first,),
+}
