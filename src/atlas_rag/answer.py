@@ -15,10 +15,12 @@ from typing import Any
 from .catalog import Catalog
 from .conversation.compose import COMPOSERS, Context
 from .conversation.compose.objects import card
+from .conversation.compound import WHOLE_INTENTS, split_asks
 from .conversation.intents import LazyIntentModel
 from .conversation.linking import Linker
 from .conversation.reader import Reader, Reading
 from .conversation.reply import Reply, join
+from .conversation.state import history_texts
 from .errors import QueryError
 from .ids import find_ids
 from .records import Record
@@ -85,7 +87,7 @@ class GroundedAnswerer:
 
     def answer(self, question: str, history: Any = None) -> Answer:
         reading = self.read(question, history)
-        reply = self.compose(reading)
+        reply = self._compound(question, history, reading) or self.compose(reading)
         text = reply.text()
         citations = [] if reply.abstained else [i for i in find_ids(text) if i in self.catalog]
         return Answer(text=text, citations=citations, sources=list(reply.sources.values()),
@@ -105,6 +107,25 @@ class GroundedAnswerer:
         reply = COMPOSERS[reading.intent](self.context, reading)
         if about_atlas and not reply.abstained:
             self._notes(reading, reply)
+        return reply
+
+    def _compound(self, question: str, history: Any, whole: Reading) -> Reply | None:
+        """Two questions in one message, each answered: the second as a follow-up to the
+        answer to the first (see ``compound``). None when the message is one question."""
+        parts = split_asks(question)
+        if parts is None or whole.intent in WHOLE_INTENTS:
+            return None
+        first = self.reader.read(parts[0], history)
+        if first.intent in WHOLE_INTENTS:
+            return None
+        reply = self.compose(first)
+        turns = [*history_texts(history), ("user", parts[0]), ("assistant", reply.text())]
+        pairs = [(q, a) for (_, q), (_, a) in zip(turns[::2], turns[1::2], strict=False)]
+        second = self.reader.read(parts[1], pairs)
+        if second.intent in WHOLE_INTENTS or (second.intent, second.target) == (
+                first.intent, first.target):
+            return None
+        reply.extend(self.compose(second))
         return reply
 
     # ------------------------------------------------------------------ notes

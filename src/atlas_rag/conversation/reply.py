@@ -101,6 +101,24 @@ class Reply:
         self.lines.append(f"{len(self.items)}. {text}")
         self.source(atlas_id)
 
+    def extend(self, other: Reply) -> None:
+        """``other``'s answer after this one (a second question of the same message), its
+        list numbers running on from this one's."""
+        offset = len(self.items)
+
+        def renumber(line: str) -> str:
+            match = re.match(r"(\d+)\. ", line)
+            return f"{int(match.group(1)) + offset}. {line[match.end():]}" if match else line
+
+        self.para("")
+        self.lines += [renumber(line) for line in other.lines]
+        self.items += other.items
+        for atlas_id in other.cited:
+            self.cited.setdefault(atlas_id, None)
+        for atlas_id, hit in other.sources.items():
+            self.sources.setdefault(atlas_id, hit)
+        self.abstained = self.abstained and other.abstained
+
     def text(self) -> str:
         body = "\n".join(self.lines).strip()
         body = re.sub(r"\n{3,}", "\n\n", body)
