@@ -486,3 +486,18 @@ def test_case_studies_asked_for_a_described_situation_come_closest_first(rag: At
                         "list", "case_study")
     assert described.items[0] == "AML.CS0901"
     assert "closest to what you described first" in described.text
+
+
+def test_the_sides_of_a_comparison_share_a_head_noun_and_end_where_a_clause_begins() -> None:
+    from atlas_rag.conversation.compose.objects import _sides
+    assert _sides("direct vs indirect injection - which one is it when the bot reads a page?") == [
+        "direct injection", "indirect injection"]
+    assert _sides("black-box vs white-box attacks") == ["black-box attacks", "white-box attacks"]
+    assert _sides("evasion vs poisoning") == ["evasion", "poisoning"]
+
+
+def test_a_comparison_compares_its_sides_not_a_name_said_elsewhere(rag: AtlasRAG) -> None:
+    answer = compose(rag, "beacon sweeps vs tainted seedbank kernels - which one is it when "
+                     "they pry open the silo ledger leakage logs?", "compare", "technique")
+    assert "AML.T0901" in lead(answer) and "AML.T0902" in lead(answer)
+    assert "AML.T0904" not in lead(answer)

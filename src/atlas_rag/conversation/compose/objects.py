@@ -181,6 +181,9 @@ _SPLIT = re.compile(
     r"and|or|with)\b|/|,|\?",
     re.IGNORECASE,
 )
+# Where a side's own clause begins: a dash, or a wh-word after its first word (closed classes).
+_CLAUSE = re.compile(r"\s[-–—]\s|(?<=\w)\s+(?=(?:which|when|what|how|where|who|why)\b)",
+                     re.IGNORECASE)
 # "difference" as users type it: "diff", "diffrence", "diference" (any word from "dif").
 _FRAME = re.compile(
     r"^\W*(?:what(?:'s|s| is| are)? (?:the )?(?:main )?dif+\w* "
@@ -192,6 +195,12 @@ _FRAME = re.compile(
 @composes("compare")
 def compare(ctx: Context, reading: Reading) -> Reply:
     ids = list(dict.fromkeys(ctx.subjects(reading)))
+    sides = _sides(reading.question)
+    if reading.source == "question" and len(sides) >= 2:
+        # The sides are what is compared; a name elsewhere in the question ("... when the
+        # payload sits in a webpage") is not one of them.
+        named = {link.id for side in sides for link in ctx.linker.link(side).links}
+        ids = [i for i in ids if i in named]
     if reading.source == "history" and ids:
         # The last answer's subjects, of the first one's kind (a technique, not its tactic).
         ids = [i for i in ids if _like(ctx, i, ids[0])]
@@ -233,9 +242,7 @@ def compare(ctx: Context, reading: Reading) -> Reply:
 
 def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     """The two things a comparison names, each linked on its own."""
-    text = _FRAME.sub("", reading.question.strip())
-    parts = [p.strip(" .!?-") for p in _SPLIT.split(text)]
-    parts = [p for p in parts if len(p) >= 3 and ctx.reader.subject_words(p)]
+    parts = [p for p in _sides(reading.question) if len(p) >= 3 and ctx.reader.subject_words(p)]
     types = TARGET_TYPES.get(reading.target)
     found = list(ids)
     # After an answer about two objects, only a part that names one for sure replaces them
@@ -258,6 +265,18 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
     return found[:2]
+
+
+def _sides(question: str) -> list[str]:
+    """The parts of a comparison that name its sides, each up to where a clause of its own
+    begins ("indirect injection - which one is it when ..."); a one-word first side shares the
+    second side's head noun ("direct vs indirect injection": English coordination)."""
+    text = _FRAME.sub("", question.strip())
+    parts = [_CLAUSE.split(p.strip(" .!?-"), maxsplit=1)[0].strip(" .!?-") for p in _SPLIT.split(text)]
+    parts = [p for p in parts if p]
+    if len(parts) >= 2 and len(parts[0].split()) == 1 and len(parts[1].split()) >= 2:
+        parts[0] = " ".join([parts[0], *parts[1].split()[1:]])
+    return parts
 
 
 def _like(ctx: Context, a: str, b: str) -> bool:
