@@ -20,7 +20,7 @@ from .conversation.intents import LazyIntentModel
 from .conversation.linking import Linker
 from .conversation.reader import Reader, Reading
 from .conversation.reply import Reply, join
-from .conversation.state import history_texts
+from .conversation.state import history_turns
 from .errors import QueryError
 from .ids import find_ids
 from .records import Record
@@ -119,9 +119,8 @@ class GroundedAnswerer:
         if first.intent in WHOLE_INTENTS:
             return None
         reply = self.compose(first)
-        turns = [*history_texts(history), ("user", parts[0]), ("assistant", reply.text())]
-        pairs = [(q, a) for (_, q), (_, a) in zip(turns[::2], turns[1::2], strict=False)]
-        second = self.reader.read(parts[1], pairs)
+        pairs = [(t.question, t.answer) for t in history_turns(history)]
+        second = self.reader.read(parts[1], [*pairs, (parts[0], reply.text())])
         if second.intent in WHOLE_INTENTS or (second.intent, second.target) == (
                 first.intent, first.target):
             return None
