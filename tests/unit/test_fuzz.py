@@ -41,9 +41,11 @@ from helpers import FIXTURE_IDS, FIXTURE_RELEASE, BuiltIndex
 pytestmark = pytest.mark.unit
 
 PARSER = settings(max_examples=300, deadline=2000)
+# No deadline at the entry points: a first call may train the question reader, and speed is
+# measured by the benchmarks, not by unit tests (a deadline here only made the test flaky).
 ENTRY = settings(
     max_examples=100,
-    deadline=2000,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SECRET_NAME, SECRET = "ATLAS_RAG_TEST_SECRET", "s3cr3t-quokka-7f1e2d"

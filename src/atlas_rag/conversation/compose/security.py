@@ -38,8 +38,10 @@ SENTENCE_WEIGHT = 1.0
 MAX_SENTENCES = 12
 USE_CHARS = 200
 # A mitigation the question itself describes ("capping queries per user") counts as much as
-# covering one fully relevant technique.
-DESCRIBED_MITIGATION = 1.0
+# covering two fully relevant techniques. Chosen on the dev conversations (1,035 turns) from
+# 0.5 / 1 / 1.5 / 2 / 3 / 5: all turns 0.865 / 0.868 / 0.870 / 0.871 / 0.870 / 0.869, defend
+# 0.79 / 0.80 / 0.82 / 0.82 / 0.82 / 0.82; 2 is the middle of the plateau.
+DESCRIBED_MITIGATION = 2.0
 
 
 # A mapped write-up shows this many techniques, then names up to WEAKER more whose calibrated
@@ -101,6 +103,10 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         for entry in ranked:
             use = shorten(use_text(ctx.catalog, entry.id, techniques), USE_CHARS)
             reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+        return reply
+    if not techniques and not ranked:
+        reply.para("I found no ATLAS technique or mitigation for this. Name the attack or the "
+                   "system you want to protect, or give an ATLAS ID (such as AML.T0051).")
         return reply
     if not ranked:
         reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against}.")
