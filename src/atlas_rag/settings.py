@@ -69,6 +69,11 @@ class Settings:
         "when building (a few minutes once; cached in cache_dir per release, model and seed).",
         default=True,
     )
+    tune_questions: bool = _doc(
+        "Also teach the tuned model users' wording, from the packaged example questions "
+        "labelled with the object that answers each.",
+        default=True,
+    )
     tune_seed: int = _doc("Seed of the fine-tuning, which is deterministic for a seed.", default=13)
     tune_epochs: int = _doc("Passes over the training pairs when fine-tuning.", default=1)
     reranker_path: Path | None = _doc(

@@ -3,9 +3,16 @@
 ATLAS labels its text: each procedure step of a case study names the technique it shows,
 each mitigation says how it applies to each technique, each sub-technique has a parent, each
 object a name and a description. Those pairs teach the base model (all-MiniLM-L6-v2) that
-"the researchers queried the endpoint and trained a copy" is close to Extract AI Model. The
-tuned model is built once per release text, base model, seed and settings, and cached; an index
-records which model embedded it.
+"the researchers queried the endpoint and trained a copy" is close to Extract AI Model.
+
+ATLAS's text is written in ATLAS's words; users write in theirs ("run up our bill" for cost
+harvesting, "stickers on a stop sign" for a physical adversarial patch). Example questions in
+users' words, each labelled with the object that answers it (``questions/*.jsonl``, written for
+this project, not ATLAS text), teach that wording too: several per object, so the model learns
+the vocabulary of the domain rather than any one sentence.
+
+The tuned model is built once per release text, base model, seed and settings, and cached; an
+index records which model embedded it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 from .catalog import Catalog
@@ -32,6 +40,7 @@ logger = logging.getLogger(__name__)
 MODELS_FOLDER = "models"
 STEP_CHARS = 500
 DOC_CHARS = 400
+QUESTIONS_FOLDER = "questions"
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,15 @@ class TuningConfig:
     seed: int = 13
     epochs: int = 1
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    # Chosen on dev items only (dense search of the concept and mitigation dev halves, of the
+    # dev conversations' first turns, and of one held-out question per object): 3e-5 with the
+    # questions once moved concept dev hit@5 0.705 -> 0.750; 2e-4 with each question three
+    # times, 0.909.
+    learning_rate: float = 2e-4
+    question_repeats: int = 3
     max_seq_length: int = 128
     frozen_layers: int = 2
-    version: int = 1  # of the pairs and the training loop
+    version: int = 2  # of the pairs and the training loop
 
 
 def config_of(settings: Settings) -> TuningConfig:
@@ -56,11 +70,28 @@ def document(record: Record, catalog: Catalog) -> str:
     return f"{catalog.full_name(record)}. {opening(record.description, 2, DOC_CHARS)}"
 
 
-def training_pairs(catalog: Catalog) -> list[tuple[str, str]]:
-    """(text, the object it is about) pairs from the catalog's labelled text, in catalog order.
+def example_questions() -> list[tuple[str, str]]:
+    """The packaged example questions in users' words, as (question, object ID) pairs."""
+    folder = resources.files("atlas_rag") / QUESTIONS_FOLDER
+    found: list[tuple[str, str]] = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".jsonl"):
+            for line in entry.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    item = json.loads(line)
+                    found.append((str(item["text"]), str(item["id"])))
+    return found
+
+
+def training_pairs(
+    catalog: Catalog, questions: Iterable[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """(text, the object it is about) pairs from the catalog's labelled text, in catalog order,
+    then ``questions`` about objects the catalog has.
 
     A held-out evaluation passes a catalog without its held-out case studies (their pages and
-    their steps on technique pages), so nothing about them is learned.
+    their steps on technique pages), so nothing about them is learned: questions about them
+    are dropped with them.
     """
     pairs: list[tuple[str, str]] = []
     records = catalog.records
@@ -82,6 +113,8 @@ def training_pairs(catalog: Catalog) -> list[tuple[str, str]]:
                     pairs.append((use[:DOC_CHARS], doc))
         elif record.type == "case-study":
             pairs.append((opening(record.description, 2, DOC_CHARS), doc))
+    pairs += [(text, document(records[atlas_id], catalog)) for text, atlas_id in questions
+              if atlas_id in records]
     return [(a.strip(), p) for a, p in pairs if a.strip()]
 
 
@@ -107,7 +140,8 @@ def tuned_embedder(
     """The base model fine-tuned on ``catalog``'s labelled text: from the cache, or trained."""
     base = base_embedder(settings)
     config = config_of(settings)
-    pairs = training_pairs(catalog)
+    questions = example_questions() * config.question_repeats if settings.tune_questions else []
+    pairs = training_pairs(catalog, questions)
     name = f"{base.name}-atlas-{model_key(base, pairs, config)}"
     target = models_dir(settings) / name
     if not (target / "modules.json").is_file():

@@ -80,6 +80,14 @@ def test_follow_ups_resolve_against_the_conversation(rag: AtlasRAG) -> None:
     assert "AML.CS0901" not in answer.citations
 
 
+def test_a_message_announcing_a_new_topic_does_not_lean_on_the_last_answer(rag: AtlasRAG) -> None:
+    first = "tell me about Silo Ledger Leakage"
+    history = [(first, rag.ask(first).text)]
+    follow = "how do they copy a model that sits behind an api"
+    assert "AML.T0904" in rag.ask(follow, history).citations  # "that" points back
+    assert "AML.T0904" not in rag.ask(f"unrelated: {follow}", history).citations
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -12,6 +12,7 @@ from atlas_rag.conversation.state import (
     points_back,
     read_state,
 )
+from atlas_rag.conversation.vocabulary import shifts_topic
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +118,15 @@ def test_an_inline_list_after_a_lead_about_no_object_is_the_answers_list(catalog
     # The same paragraph after a lead about one object is detail of that object, not a list.
     card = count.replace("The fixture has **3** mitigations.", "**Beacon Throttling** ([AML.M0901]).")
     assert answer_items(card, catalog)[0] == []
+
+
+@pytest.mark.parametrize("text, shifts", [
+    ("unrelated: how would someone get the bot to say something that embarrasses us", True),
+    ("different question - what is a lighthouse probe", True),
+    ("ok, switching gears, how do they clone it", True),
+    ("how do we protect that", False),
+    ("is there another way to do it?", False),
+    ("what about that one", False),
+])
+def test_a_new_topic_is_announced_at_the_opening(text: str, shifts: bool) -> None:
+    assert shifts_topic(text) is shifts

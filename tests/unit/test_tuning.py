@@ -9,8 +9,16 @@ import pytest
 from atlas_rag import IndexIncompatibleError
 from atlas_rag.catalog import Catalog
 from atlas_rag.evaluation.sets import without_case_studies
+from atlas_rag.ids import normalize_id
 from atlas_rag.settings import Settings
-from atlas_rag.tuning import TuningConfig, embedder_for, model_key, training_pairs
+from atlas_rag.tuning import (
+    TuningConfig,
+    document,
+    embedder_for,
+    example_questions,
+    model_key,
+    training_pairs,
+)
 from helpers import FakeEmbedder
 
 pytestmark = pytest.mark.unit
@@ -35,6 +43,25 @@ def test_a_held_out_case_study_teaches_nothing(catalog: Catalog) -> None:
     for step in catalog.records["AML.CS0901"].procedure:
         assert step.description[:80] not in texts
     assert "Operation Copper Kestrel" not in texts
+
+
+def test_questions_in_users_words_point_at_their_object(catalog: Catalog) -> None:
+    questions = [("how do they map the harbour lights before striking", "AML.T0903"),
+                 ("that kestrel copper thing, did it really happen", "AML.CS0901")]
+    pairs = training_pairs(catalog, questions)
+    assert pairs[: len(training_pairs(catalog))] == training_pairs(catalog)
+    assert (questions[0][0], document(catalog.records["AML.T0903"], catalog)) in pairs
+    held_out = training_pairs(without_case_studies(catalog, {"AML.CS0901"}), questions)
+    assert any(a == questions[0][0] for a, _ in held_out)
+    assert not any(a == questions[1][0] for a, _ in held_out)
+
+
+def test_the_packaged_questions_are_well_formed() -> None:
+    questions = example_questions()
+    assert len(questions) > 500
+    for text, atlas_id in questions:
+        assert text.strip() and "AML." not in text.upper()
+        assert normalize_id(atlas_id) == atlas_id
 
 
 def test_the_model_key_changes_with_data_seed_and_model(catalog: Catalog) -> None:

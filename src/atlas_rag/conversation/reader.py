@@ -23,7 +23,7 @@ from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
-from .vocabulary import ASKING_TERMS
+from .vocabulary import ASKING_TERMS, shifts_topic, without_conversing
 
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
 # three: IDs are formal and only ATLAS uses them.
@@ -217,6 +217,8 @@ class Reader:
         if narrow(reading.question, self.catalog, list(self.catalog)) and not points_back(
                 reading.question):
             return  # "case studies from 2025": a question about the whole release
+        if shifts_topic(reading.question) and self.subject_words(without_conversing(reading.question)):
+            return  # "unrelated: how would someone get our bot to say something that ..."
         if not (points_back(reading.question) or not self.subject_words(reading.question)
                 or (reading.intent not in FRESH_INTENTS
                     and not self.confident_search(reading.question))):

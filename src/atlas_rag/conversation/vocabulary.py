@@ -33,7 +33,30 @@ CONVERSING_TEXT = """ok okay alright cool great nice thanks thank cheers btw any
 different another new next topic subject question questions switch switching change changing
 gears moving unrelated separate quick now hey hi hello"""
 CONVERSING_WORDS = frozenset(CONVERSING_TEXT.split())
+# Of those, the ones that announce a new topic when they open a message ("unrelated: ...",
+# "different question - ...", "switching gears, ..."): a closed class of English discourse
+# markers. After one, "that" and "it" belong to the new question, not the last answer.
+SHIFTING_TEXT = """different another new unrelated separate switch switching change changing
+gears moving anyway anyways"""
+SHIFTING_WORDS = frozenset(SHIFTING_TEXT.split())
+_SEGMENT_RE = re.compile(r"\s*[:;,.!?–—]\s*|\s+-+\s+")
+OPENING_WORDS = 4  # a marker is short ("ok, totally different question:")
 _WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def shifts_topic(text: str) -> bool:
+    """The message opens with a marker of a new topic, set off by punctuation (after any
+    acknowledgement: "ok, switching gears, ...")."""
+    segments = _SEGMENT_RE.split(text.strip())
+    for segment in segments[:-1]:  # the last part is the question itself
+        words = [w.lower() for w in _WORD_RE.findall(segment)]
+        if not words or len(words) > OPENING_WORDS:
+            return False
+        if SHIFTING_WORDS & set(words):
+            return True
+        if not set(words) <= CONVERSING_WORDS:
+            return False
+    return False
 
 
 def without_conversing(text: str) -> str:
