@@ -12,7 +12,7 @@ from atlas_rag.conversation.state import (
     points_back,
     read_state,
 )
-from atlas_rag.conversation.vocabulary import shifts_topic
+from atlas_rag.conversation.vocabulary import shifts_topic, without_defining
 
 pytestmark = pytest.mark.unit
 
@@ -130,3 +130,14 @@ def test_an_inline_list_after_a_lead_about_no_object_is_the_answers_list(catalog
 ])
 def test_a_new_topic_is_announced_at_the_opening(text: str, shifts: bool) -> None:
     assert shifts_topic(text) is shifts
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("what is model inversion", "model inversion"),
+    ("whats a lighthouse probe?", "lighthouse probe?"),
+    ("What are the mitigations for it", "mitigations for it"),
+    ("what is it", "what is it"),  # nothing would be left to search
+    ("how is it done", "how is it done"),
+])
+def test_the_frame_of_a_definition_question_is_not_searched(text: str, kept: str) -> None:
+    assert without_defining(text) == kept

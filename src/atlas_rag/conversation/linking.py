@@ -19,7 +19,7 @@ from ..ids import find_id_mentions
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
 from .knowledge import family
-from .vocabulary import ASKING_TERMS, ASKING_WORDS, without_conversing
+from .vocabulary import ASKING_TERMS, ASKING_WORDS, without_conversing, without_defining
 
 # Confidence of each way of naming an object.
 ID_CONFIDENCE = 1.0
@@ -222,7 +222,7 @@ class Linker:
 
     def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
         """The best search results as links, with a confidence from how clearly the first wins."""
-        text = without_conversing(text)
+        text = without_defining(without_conversing(text))
         hits = self.retriever.search(text, k=k, types=list(types) if types else None)
         if not hits:
             return []

@@ -59,6 +59,19 @@ def shifts_topic(text: str) -> bool:
     return False
 
 
+# The frame of a definition question ("what is", "what's an", "what are the", "whats"): it asks
+# what something is and names nothing, yet a short query's vector leans on it. English's
+# wh-copula frame, a closed form.
+_DEFINING_RE = re.compile(r"^\s*(?:so\s+|and\s+)?(?:what|who)\s*(?:'s|’s|s|\s+is|\s+are)\s+"
+                          r"(?:an?\s+|the\s+)?", re.IGNORECASE)
+
+
+def without_defining(text: str) -> str:
+    """``text`` without an opening "what is" frame (all of it if nothing would be left)."""
+    kept = _DEFINING_RE.sub("", text, count=1)
+    return kept if tokenize(kept) else text
+
+
 def without_conversing(text: str) -> str:
     """``text`` without the words that only steer the conversation (all of it if nothing is left)."""
     kept = _WORD_RE.sub(lambda m: "" if m.group(0).lower() in CONVERSING_WORDS else m.group(0), text)
