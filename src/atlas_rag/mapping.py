@@ -25,11 +25,12 @@ WINDOW_RESULTS = 4  # techniques read from each window
 RANK_DISCOUNT = 0.12  # a window's second technique counts 12% less than its first, ...
 DOCUMENT_RESULTS = 15
 # The confidence is a logistic regression of the evidence, fitted on the dev half of the
-# mapping eval (2,503 candidate techniques of held-out case studies and write-ups; 19.5% right),
-# and the threshold is the one with the best F1 on that half (`atlas-rag eval --suite mapping`).
-WEIGHTS = {"window": 1.65, "support": 0.92, "document": 1.24, "together": 2.16}
-BIAS = -3.82
-MIN_CONFIDENCE = 0.225
+# mapping eval (the candidate techniques of held-out case studies and write-ups), and the
+# threshold is the one with the best F1 on that half. Refit after a model change with
+# `atlas-rag eval --suite mapping --out DIR` then `python scripts/fit_mapping.py DIR/eval.json`.
+WEIGHTS = {"window": 1.78, "support": 1.03, "document": 1.15, "together": 2.45}
+BIAS = -3.92
+MIN_CONFIDENCE = 0.235
 MAX_RESULTS = 25
 # "together": the techniques with the most textual evidence are the anchors; a technique's
 # value is the largest share of an anchor's case studies that also use it (add-one smoothed).

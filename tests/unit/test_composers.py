@@ -496,6 +496,19 @@ def test_the_sides_of_a_comparison_share_a_head_noun_and_end_where_a_clause_begi
     assert _sides("evasion vs poisoning") == ["evasion", "poisoning"]
 
 
+@pytest.mark.parametrize("question", [
+    "ok ok. wat is the diffrence btwn lighthouse probes and seedbank taint",
+    "so what exactly is the difference b/w lighthouse probes and seedbank taint?",
+    "diff between lighthouse probes and seedbank taint",
+    "how are lighthouse probes different from seedbank taint",
+])
+def test_the_sides_of_a_comparison_survive_typed_frames(question: str) -> None:
+    """Acknowledgements, a misspelt "what is the difference between" and "different from"
+    are not part of a side."""
+    from atlas_rag.conversation.compose.objects import _sides
+    assert _sides(question) == ["lighthouse probes", "seedbank taint"]
+
+
 def test_a_comparison_compares_its_sides_not_a_name_said_elsewhere(rag: AtlasRAG) -> None:
     answer = compose(rag, "beacon sweeps vs tainted seedbank kernels - which one is it when "
                      "they pry open the silo ledger leakage logs?", "compare", "technique")

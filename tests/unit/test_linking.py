@@ -125,3 +125,21 @@ def test_name_terms_that_many_unrelated_names_share_are_generic(
     # "ledger" is also in a mitigation's name, Ledger Vault Encryption: another kind
     assert not linker._generic("AML.T0904", frozenset({"ledger"}))
     # its own family does not make a name generic
+
+
+def test_a_definition_frame_is_dropped_before_typos_are_corrected(rag: AtlasRAG) -> None:
+    """Corrected first, "whats" would become "what" and the frame would stay in the search."""
+    reader = rag.answerer.reader
+    calls: list[str] = []
+    search = reader.linker.search
+
+    def spy(text, types=None, k=5):
+        calls.append(text)
+        return search(text, types, k)
+
+    reader.linker.search = spy  # type: ignore[method-assign]
+    try:
+        reader.searched("whats seedbnak poisoning")
+    finally:
+        del reader.linker.search
+    assert calls == ["seedbank poisoning"]

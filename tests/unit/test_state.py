@@ -12,7 +12,7 @@ from atlas_rag.conversation.state import (
     points_back,
     read_state,
 )
-from atlas_rag.conversation.vocabulary import shifts_topic, without_defining
+from atlas_rag.conversation.vocabulary import shifts_topic, without_defining, without_opening
 
 pytestmark = pytest.mark.unit
 
@@ -141,3 +141,13 @@ def test_a_new_topic_is_announced_at_the_opening(text: str, shifts: bool) -> Non
 ])
 def test_the_frame_of_a_definition_question_is_not_searched(text: str, kept: str) -> None:
     assert without_defining(text) == kept
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("ok ok. wat is a lighthouse probe", "wat is a lighthouse probe"),
+    ("hey, quick one: beacon sweeps vs silo probes", "one: beacon sweeps vs silo probes"),
+    ("what is a new lighthouse probe", "what is a new lighthouse probe"),  # inside: kept
+    ("ok thanks", "ok thanks"),  # nothing would be left
+])
+def test_opening_acknowledgements_are_dropped(text: str, kept: str) -> None:
+    assert without_opening(text) == kept

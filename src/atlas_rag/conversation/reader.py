@@ -23,7 +23,7 @@ from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
-from .vocabulary import ASKING_TERMS, shifts_topic, without_conversing
+from .vocabulary import ASKING_TERMS, shifts_topic, without_conversing, without_defining
 
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
 # three: IDs are formal and only ATLAS uses them.
@@ -336,8 +336,9 @@ class Reader:
         return [i for i in dict.fromkeys(out) if i in self.catalog]
 
     def searched(self, text: str, types: Sequence[str] | None = None, k: int = 3) -> list[Link]:
-        """The best ``k`` search results for the (spelling-corrected) text, as links."""
-        return self.linker.search(self.linker.correct(text), types, k)
+        """The best ``k`` search results for the (spelling-corrected) text, as links. The
+        "what is" frame goes first: corrected, "whats" would hide it."""
+        return self.linker.search(self.linker.correct(without_defining(text)), types, k)
 
     def sure_link(self, text: str, types: Sequence[str] | None = None) -> Link | None:
         """The object search alone finds clearly for the text, if any."""

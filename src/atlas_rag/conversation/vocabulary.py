@@ -72,6 +72,19 @@ def without_defining(text: str) -> str:
     return kept if tokenize(kept) else text
 
 
+def without_opening(text: str) -> str:
+    """``text`` without the conversing words it opens with ("ok ok. wat is ...", "hey, quick
+    one: ..."); words of the question itself are kept wherever they stand."""
+    rest = text
+    while True:
+        match = re.match(r"[\W_]*([A-Za-z]+)", rest)
+        if match is None or match.group(1).lower() not in CONVERSING_WORDS:
+            break
+        rest = rest[match.end():]
+    rest = rest.lstrip(" .,;:!?-–—")
+    return rest if tokenize(rest) else text
+
+
 def without_conversing(text: str) -> str:
     """``text`` without the words that only steer the conversation (all of it if nothing is left)."""
     kept = _WORD_RE.sub(lambda m: "" if m.group(0).lower() in CONVERSING_WORDS else m.group(0), text)

@@ -11,6 +11,7 @@ from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_cas
 from ..linking import Link
 from ..reader import Reading
 from ..reply import Reply, join, kind_name
+from ..vocabulary import without_opening
 from .base import Context, case_studies_line, composes, may_seek_incidents
 
 LIST_INLINE = 8
@@ -184,10 +185,13 @@ _SPLIT = re.compile(
 # Where a side's own clause begins: a dash, or a wh-word after its first word (closed classes).
 _CLAUSE = re.compile(r"\s[-–—]\s|(?<=\w)\s+(?=(?:which|when|what|how|where|who|why)\b)",
                      re.IGNORECASE)
-# "difference" as users type it: "diff", "diffrence", "diference" (any word from "dif").
+# "difference" as users type it: "diff", "diffrence", "diference" (a word from "dif", not the
+# verb or adjective: "different from" separates the sides), after
+# a few words of asking in any spelling ("wat is the", "so what exactly is the"), and
+# "between" as typed ("btwn", "betwen", "b/w").
 _FRAME = re.compile(
-    r"^\W*(?:what(?:'s|s| is| are)? (?:the )?(?:main )?dif+\w* "
-    r"(?:between )?|how (?:is|are|does|do) |compare |dif+\w* between |is |are )",
+    r"^\W*(?:(?:[\w']+\s+){0,5}?dif+\w*(?<!ent)(?<!er)(?<!ers)\s+(?:b(?:e?tw\w*|/w)\s+)?"
+    r"|how (?:is|are|does|do) |compare |is |are )",
     re.IGNORECASE,
 )
 
@@ -271,7 +275,7 @@ def _sides(question: str) -> list[str]:
     """The parts of a comparison that name its sides, each up to where a clause of its own
     begins ("indirect injection - which one is it when ..."); a one-word first side shares the
     second side's head noun ("direct vs indirect injection": English coordination)."""
-    text = _FRAME.sub("", question.strip())
+    text = _FRAME.sub("", without_opening(question.strip()))
     parts = [_CLAUSE.split(p.strip(" .!?-"), maxsplit=1)[0].strip(" .!?-") for p in _SPLIT.split(text)]
     parts = [p for p in parts if p]
     if len(parts) >= 2 and len(parts[0].split()) == 1 and len(parts[1].split()) >= 2:
