@@ -393,6 +393,19 @@ def test_either_one_answers_for_each_object_of_the_last_answer(rag: AtlasRAG) ->
     assert {"AML.M0902", "AML.M0901"} <= set(answer.items)
 
 
+@pytest.mark.parametrize("follow_up", ["what mitigations do they have", "their mitigations?"])
+def test_they_answers_for_each_object_of_the_last_answer(rag: AtlasRAG, follow_up: str) -> None:
+    question = "seedbank poisoning vs weathervane model cloning"
+    first = compose(rag, question, "compare")
+    answer = compose(rag, follow_up, "list", "mitigation", history=[(question, first.text)])
+    assert {"AML.M0902", "AML.M0901"} <= set(answer.items)
+
+
+def test_they_as_the_adversary_does_not_point_at_a_list() -> None:
+    from atlas_rag.conversation.reader import _PLURAL
+    assert not _PLURAL.search("how would they get in")
+
+
 def test_that_one_after_a_list_of_one_is_its_item(rag: AtlasRAG) -> None:
     question = "which case studies used AML.T0903?"
     first = compose(rag, question, "list", "case_study")
@@ -514,3 +527,21 @@ def test_a_comparison_compares_its_sides_not_a_name_said_elsewhere(rag: AtlasRAG
                      "they pry open the silo ledger leakage logs?", "compare", "technique")
     assert "AML.T0901" in lead(answer) and "AML.T0902" in lead(answer)
     assert "AML.T0904" not in lead(answer)
+
+
+def test_an_object_found_by_description_is_an_atlas_object_with_the_right_article(
+        rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.objects import _what
+    from atlas_rag.conversation.reply import Reply
+    catalog = rag.catalog
+    for kind in ("case-study", "mitigation", "tactic"):
+        record = next(iter(catalog.of_type(kind)))
+        assert _what(catalog, Reply(catalog), record).startswith("an ATLAS ")
+
+
+@pytest.mark.parametrize("question", ["list the tactics in matrix order",
+                                      "Please enumerate the tactics defined in ATLAS, sorted."])
+def test_asking_for_an_order_lists_every_object_of_the_kind(rag: AtlasRAG, question: str) -> None:
+    answer = compose(rag, question, "list", "tactic")
+    tactics = [r.id for r in rag.catalog.of_type("tactic")]
+    assert answer.items == sorted(tactics, key=rag.catalog.matrix_key)

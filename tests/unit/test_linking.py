@@ -143,3 +143,20 @@ def test_a_definition_frame_is_dropped_before_typos_are_corrected(rag: AtlasRAG)
     finally:
         del reader.linker.search
     assert calls == ["seedbank poisoning"]
+
+
+def test_the_question_reader_does_not_read_opening_acknowledgements(rag: AtlasRAG) -> None:
+    reader = rag.answerer.reader
+    seen: list[str] = []
+    predict = reader.intents.predict
+
+    def spy(text):
+        seen.append(text)
+        return predict(text)
+
+    reader.intents.predict = spy  # type: ignore[method-assign]
+    try:
+        reader.read("ok ok. what is the difference between beacon sweeps and seedbank poisoning")
+    finally:
+        del reader.intents.predict
+    assert seen[0].startswith("what is the difference")

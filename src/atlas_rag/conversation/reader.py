@@ -23,7 +23,13 @@ from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
 from .linking import Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
-from .vocabulary import ASKING_TERMS, shifts_topic, without_conversing, without_defining
+from .vocabulary import (
+    ASKING_TERMS,
+    shifts_topic,
+    without_conversing,
+    without_defining,
+    without_opening,
+)
 
 # Intents that need no ATLAS subject. A message naming an ATLAS ID is never one of the first
 # three: IDs are formal and only ATLAS uses them.
@@ -156,7 +162,8 @@ class Reader:
     def read(self, question: str, history: Any = None) -> Reading:
         state = read_state(history, self.catalog)
         links = self.linker.link(question)
-        prediction = self.intents.predict(self.linker.correct(question))
+        # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
+        prediction = self.intents.predict(self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         ordinal = find_ordinal(question) if state.items and not confident else None
         picking = bool(_PICKING.search(question))
@@ -414,9 +421,15 @@ def _sure(found: list[Link]) -> Link | None:
     return found[0] if found and found[0].confidence >= SEARCH_SURE else None
 
 
+# English's plural personal pronouns: in a question about the objects just discussed ("which
+# tactics are they in", "their case studies"), they are those objects. (Not in _PLURAL: in
+# "how would they get in", "they" is the adversary, not the items shown.)
+_THEY = re.compile(r"\b(they|their|theirs)\b", re.IGNORECASE)
+
+
 def points_at_several(question: str) -> bool:
-    """The message points at several things ("them", "both", "either one")."""
-    return bool(_PLURAL.search(question))
+    """The message points at several things ("them", "both", "either one", "they")."""
+    return bool(_PLURAL.search(question) or _THEY.search(question))
 
 
 def wh_kind(question: str) -> str:
@@ -525,10 +538,17 @@ def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
     access there", "which technique is the payload injection") asks for its steps, unless it
     names another subject of its own."""
     study = reader.current_case_study(clues.state)
-    if (study is None or intent not in STEP_INTENTS or clues.prediction.target in WHOLE_STUDY_TARGETS
-            or clues.ordinal is not None or clues.at_list):
+    if study is None or intent not in STEP_INTENTS or clues.ordinal is not None or clues.at_list:
         return None
     kinds = {link.id: reader.catalog.records[link.id].type for link in clues.links.links}
+    names_tactic = any(kinds[link.id] == "tactic" and link.confidence >= OWN_SUBJECT
+                       for link in clues.links.links)
+    # A question about the whole study ("other case studies like it", "what would have stopped
+    # it") is not about its steps, unless it names a stage of it ("what did they do for
+    # discovery there").
+    if clues.prediction.target in WHOLE_STUDY_TARGETS and not (
+            names_tactic and clues.prediction.target == "case_study"):
+        return None
     used = {step.technique for step in study.procedure}
     if any(link.confidence >= OWN_SUBJECT and kinds[link.id] != "tactic" and link.id not in used
            for link in clues.links.links):

@@ -1,7 +1,8 @@
 """Words that say what kind of answer is wanted but name no subject.
 
 They are ATLAS's own kinds of object with their usual synonyms, the verbs and nouns of
-asking, and the words asking for a whole ("in total", "all that exist", "enumerate"):
+asking, the words asking for a whole ("in total", "all that exist", "enumerate") and for
+its presentation ("in matrix order", "sorted"):
 a closed vocabulary of questions about a knowledge base, not of any particular
 question. A message made only of these and stopwords ("and case studies?", "mitigations
 pls") leans on the conversation for its subject; typos of them are corrected, not read as
@@ -22,7 +23,8 @@ describe tell show list give detail details more info information please pls thx
 again what which how why who mean meaning defend protect prevent stop mitigate detect fix
 harden secure atlas mitre id ids number count many mapping mapped map related relate one ones
 same whole full all every each continue summary summarize summarise overview total overall
-altogether entire complete exist exists existing enumerate name names"""
+altogether entire complete exist exists existing enumerate name names defined order ordered
+sorted sequence matrix"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 

@@ -92,7 +92,6 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
 def _what(catalog: Catalog, reply: Reply, record: Record) -> str:
     """"an ATLAS technique of the Execution tactic ([AML.TA0005])" and the like."""
     kind = kind_name(record.type)
-    article = "an" if kind[0] in "aeiou" else "a"
     parent = catalog.parent_of(record)
     if record.type == "subtechnique" and parent is not None:
         return f"a sub-technique of {reply.name(parent.id, bold=False)}"
@@ -100,7 +99,7 @@ def _what(catalog: Catalog, reply: Reply, record: Record) -> str:
         tactics = [reply.name(t, bold=False) for t in record.tactics if t in catalog]
         word = "tactic" if len(tactics) == 1 else "tactics"
         return f"an ATLAS technique of the {join(tactics)} {word}"
-    return f"{article} ATLAS {kind}"
+    return f"an ATLAS {kind}"  # the article goes with "ATLAS", whatever the kind
 
 
 def card(catalog: Catalog, reply: Reply, record: Record) -> None:

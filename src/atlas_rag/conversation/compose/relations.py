@@ -495,7 +495,8 @@ def _matching(ctx: Context, reading: Reading, reply: Reply, count: bool) -> Repl
         reply.para(f"About **{len(hits)}** ATLAS {noun} match this closely; the best are "
                    f"{reply.names([h.id for h in hits[:3]])}:")
     else:
-        reply.para(f"The ATLAS {noun} that match best: "
+        verb = "matches" if len(hits) == 1 else "match"
+        reply.para(f"The ATLAS {noun} that {verb} best: "
                    f"{reply.names([h.id for h in hits[:3]])}.")
     for hit in hits:
         record = ctx.catalog.records[hit.id]
