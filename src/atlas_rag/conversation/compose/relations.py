@@ -333,11 +333,18 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     score = {h.id: h.score for h in hits}
     listing.ids.sort(key=lambda i: -score.get(i, 0.0))
     listing.ranked = "closest to what you described first"
-    # Case studies of the other techniques the conversation showed, when closer still.
+    # Case studies of the other techniques the conversation showed, when closer still; not
+    # when this question names its technique ("which case studies used RAG poisoning?").
+    if any(s.id == record.id and s.how in NAMED_HOW for s in reading.subjects):
+        return
     best = score.get(listing.ids[0], 0.0)
     others = case_studies_using(ctx.catalog, _discussed_techniques(ctx, reading))
     listing.closer = sorted((i for i in others if i not in listing.ids and score.get(i, 0.0) > best),
                             key=lambda i: -score[i])[:CLOSER_SHOWN]
+
+
+# How a subject the message names itself was linked (not search, not history).
+NAMED_HOW = ("id", "attack", "name", "name-terms", "corrected")
 
 
 def _discussed_techniques(ctx: Context, reading: Reading) -> list[str]:
