@@ -545,3 +545,16 @@ def test_asking_for_an_order_lists_every_object_of_the_kind(rag: AtlasRAG, quest
     answer = compose(rag, question, "list", "tactic")
     tactics = [r.id for r in rag.catalog.of_type("tactic")]
     assert answer.items == sorted(tactics, key=rag.catalog.matrix_key)
+
+
+def test_a_bare_term_compared_with_a_technique_is_a_technique_of_its_level(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.base import Context
+    from atlas_rag.conversation.compose.objects import _same_level_first
+    from atlas_rag.conversation.linking import Link
+    answerer = rag.answerer
+    ctx = Context(answerer.catalog, answerer.retriever, answerer.linker, answerer.reader)
+    links = [Link("AML.T0902.001", 0.5, "search"), Link("AML.T0902", 0.4, "search")]
+    assert [lk.id for lk in _same_level_first(ctx, links, ["AML.T0903"])] == [
+        "AML.T0902", "AML.T0902.001"]
+    assert [lk.id for lk in _same_level_first(ctx, links, ["AML.T0901.001"])] == [
+        "AML.T0902.001", "AML.T0902"]

@@ -160,3 +160,14 @@ def test_the_question_reader_does_not_read_opening_acknowledgements(rag: AtlasRA
     finally:
         del reader.intents.predict
     assert seen[0].startswith("what is the difference")
+
+
+def test_a_bare_term_names_atlas_own_object_before_one_adapted_from_attack(linker: Linker) -> None:
+    from atlas_rag.conversation.linking import Link
+    links = [Link("AML.T0901", 0.5, "search"), Link("AML.T0902", 0.3, "search"),
+             Link("AML.T0903", 0.1, "search")]
+    # AML.T0901 carries an ATT&CK reference; AML.T0902 is close enough to come first.
+    assert [lk.id for lk in linker._atlas_own_first("probing", links)] == [
+        "AML.T0902", "AML.T0901", "AML.T0903"]
+    # Described in several words, the order of the search stands.
+    assert linker._atlas_own_first("probing of the greenhouse", links) == links

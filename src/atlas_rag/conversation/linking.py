@@ -44,6 +44,7 @@ SYSTEM_PREFIXES = frozenset({"llm", "ai", "ml"})
 # Typo correction: a word of the message missing from ATLAS's vocabulary is read as the most
 # similar word of ATLAS's object names when they are this similar (difflib ratio).
 CORRECTION_CUTOFF = 0.8
+BARE_TERM_SHARE = 0.5  # "close" for a one-word search: half the first result's confidence
 MIN_CORRECTED_LENGTH = 5
 
 
@@ -237,7 +238,20 @@ class Linker:
             confidence = min(0.8, 0.3 + 0.5 * margin + 0.4 * shared) * (hit.score / first)
             links.append(Link(hit.id, round(confidence, 3), "search"))
         # Among close results, the one whose name the text matches best comes first.
-        return sorted(links, key=lambda link: -link.confidence)
+        links.sort(key=lambda link: -link.confidence)
+        return self._atlas_own_first(text, links)
+
+    def _atlas_own_first(self, text: str, links: list[Link]) -> list[Link]:
+        """A bare term ("evasion") names ATLAS's own AI-specific object before one adapted from
+        ATT&CK whose name merely holds the word ("Virtualization/Sandbox Evasion"): among close
+        results, objects without an ATT&CK reference come first."""
+        content = [t for t in tokenize(text) if t not in STOPWORDS and t not in ASKING_TERMS]
+        if len(content) != 1 or not links:
+            return links
+        top = links[0].confidence or 1.0
+        close = [link for link in links if link.confidence >= BARE_TERM_SHARE * top]
+        close.sort(key=lambda link: self.catalog.records[link.id].attack_reference is not None)
+        return close + links[len(close):]
 
     def correct(self, text: str) -> str:
         """``text`` with words ATLAS does not use replaced by the closest words of its names."""

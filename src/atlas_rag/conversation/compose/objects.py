@@ -181,6 +181,7 @@ _SPLIT = re.compile(
     r"and|or|with)\b|/|,|\?",
     re.IGNORECASE,
 )
+SAME_LEVEL_SHARE = 0.5  # "close" search results: half the first one's confidence
 # Where a side's own clause begins: a dash, or a wh-word after its first word (closed classes).
 _CLAUSE = re.compile(r"\s[-–—]\s|(?<=\w)\s+(?=(?:which|when|what|how|where|who|why)\b)",
                      re.IGNORECASE)
@@ -262,12 +263,28 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
         links = ctx.linker.link(part).links
         if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
             links = ctx.linker.search(ctx.linker.correct(part), types, 3)
+            if len(ctx.reader.subject_words(part)) == 1:  # a bare term ("poisoning")
+                links = _same_level_first(ctx, links, found[:1])
         link: Link | None = next((lk for lk in links if lk.id not in found), None)
         if link is not None:
             found.append(link.id)
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
     return found[:2]
+
+
+def _same_level_first(ctx: Context, links: list[Link], known: list[str]) -> list[Link]:
+    """Like with like, down to the level: against a top-level technique ("Evade AI Model"), a
+    side named by a bare term is a top-level technique among the close results ("poisoning": Poison
+    Training Data before Manipulate AI Model: Poison AI Model); against a sub-technique, a
+    sub-technique."""
+    if not known or not links or ctx.catalog.records[known[0]].type not in TECHNIQUE_TYPES:
+        return links
+    level = ctx.catalog.records[known[0]].type
+    top = links[0].confidence or 1.0
+    close = [link for link in links if link.confidence >= SAME_LEVEL_SHARE * top]
+    close.sort(key=lambda link: ctx.catalog.records[link.id].type != level)
+    return close + links[len(close):]
 
 
 def _sides(question: str) -> list[str]:
