@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,22 +12,26 @@ from typing import Any
 
 from playwright.sync_api import Page, sync_playwright
 
-from helpers import TESTS_DIR
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SCREENSHOTS = TESTS_DIR.parent / "reports" / "screenshots"
+# The README's pictures (reports/screenshots/, tracked) are refreshed only on request:
+# ATLAS_RAG_SCREENSHOTS=reports/screenshots pytest tests/browser. A test run leaves the
+# working tree as it found it.
+SCREENSHOTS_ENV = "ATLAS_RAG_SCREENSHOTS"
 
 
 def save_screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """Into the test's tmp folder and reports/screenshots/ for people to look at."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """Into the test's tmp folder, and into $ATLAS_RAG_SCREENSHOTS when it is set."""
     page.screenshot(path=str(tmp_path / name), full_page=True)
-    shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
-    return SCREENSHOTS / name
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        return tmp_path / name
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp_path / name, Path(folder) / name)
+    return Path(folder) / name
 
 
 @contextmanager
