@@ -558,3 +558,14 @@ def test_a_bare_term_compared_with_a_technique_is_a_technique_of_its_level(rag: 
         "AML.T0902", "AML.T0902.001"]
     assert [lk.id for lk in _same_level_first(ctx, links, ["AML.T0901.001"])] == [
         "AML.T0902.001", "AML.T0902"]
+
+
+def test_the_tactics_of_a_mitigation_are_answered_with_the_techniques_it_addresses(
+        rag: AtlasRAG) -> None:
+    question = "tell me about M0901"
+    first = compose(rag, question, "explain", "mitigation")
+    answer = compose(rag, "which tactics is it for", "list", "tactic",
+                     history=[(question, first.text)])
+    addressed = list(dict.fromkeys(rag.catalog.records["AML.M0901"].techniques))
+    assert "addresses" in lead(answer)  # the lead says what is listed, not the card
+    assert answer.items and set(answer.items) <= set(addressed)

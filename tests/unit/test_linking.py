@@ -110,7 +110,9 @@ def test_a_lower_case_name_word_in_a_described_situation_is_an_ordinary_word(rag
         link = Link("AML.CS0901", 0.8, "name-word", (start, start + 7))
         reading = dataclasses.replace(reader.read(text), intent="defend")
         assert reader._common_word(reading, link) is not proper
-        assert not reader._common_word(dataclasses.replace(reading, intent="explain"), link)
+        # Explaining, not asking for another kind of object: the word names the case study.
+        assert not reader._common_word(
+            dataclasses.replace(reading, intent="explain", target="case_study"), link)
 
 
 def test_name_terms_that_many_unrelated_names_share_are_generic(
@@ -171,3 +173,24 @@ def test_a_bare_term_names_atlas_own_object_before_one_adapted_from_attack(linke
         "AML.T0902", "AML.T0901", "AML.T0903"]
     # Described in several words, the order of the search stands.
     assert linker._atlas_own_first("probing of the greenhouse", links) == links
+
+
+def test_a_case_study_name_word_in_a_technique_definition_question_is_an_ordinary_word(
+        rag: AtlasRAG) -> None:
+    import dataclasses
+
+    reader = rag.answerer.reader
+    question = "whats the one where a cartographer sweeps the archive endpoints every night"
+    reading = reader.read(question)
+    word = next(link for link in reader.linker.link(question).links if link.how == "name-word")
+    assert word.id == "AML.CS0902"
+    sure = dataclasses.replace(reading.prediction, target_p=0.95)
+    asks_technique = dataclasses.replace(reading, intent="explain", target="technique",
+                                         prediction=sure)
+    assert reader._common_word(asks_technique, word)
+    # Asked for a case study, or unsure of the kind, the word still names the case study.
+    asks_study = dataclasses.replace(asks_technique, target="case_study")
+    assert not reader._common_word(asks_study, word)
+    unsure = dataclasses.replace(asks_technique,
+                                 prediction=dataclasses.replace(sure, target_p=0.5))
+    assert not reader._common_word(unsure, word)

@@ -96,6 +96,7 @@ RANKED_LIST = 3
 DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
 SUBJECT_KIND_INTENTS = ("explain", "incident")
+KIND_SURE = 0.9  # the classifier's certainty of the asked kind that overrules a name's word
 # A part of a case study is asked about in questions that explain, list or describe an attack;
 # asking for mitigations or case studies is a relation of the whole study instead.
 STEP_INTENTS = ("explain", "list", "attack", "incident")
@@ -278,7 +279,9 @@ class Reader:
         """In a described situation ("how do we stop people planting stuff in its memory"), a
         lower-case word that one name happens to hold is an ordinary word, not that name;
         a capitalised one ("ShadowRay") still is, an acronym only as the name spells it."""
-        if reading.intent not in DESCRIBING_INTENTS or link.how != "name-word" or not link.span:
+        if link.how != "name-word" or not link.span:
+            return False
+        if reading.intent not in DESCRIBING_INTENTS and not self._other_kind_asked(reading, link):
             return False
         said = reading.question[link.span[0]:link.span[1]]
         if said.isupper() and len(said) > 1:
@@ -286,6 +289,16 @@ class Reader:
             name = self.catalog.full_name(self.catalog.records[link.id])
             return said not in name.split()
         return not said[:1].isupper()
+
+    def _other_kind_asked(self, reading: Reading, link: Link) -> bool:
+        """"whats the one where the attacker plants instructions ...": a definition question
+        sure that it asks for a technique describes one; a word of a case study's name in it
+        ("Planting ...") is a word of the description, not that case study."""
+        kinds = TARGET_KINDS.get(reading.target, ())
+        return (reading.intent == "explain" and reading.prediction is not None
+                and reading.prediction.target_p >= KIND_SURE and bool(kinds)
+                and self.catalog.records[link.id].type == "case-study"
+                and "case-study" not in kinds)
 
     def _confirmed(self, reading: Reading, link: Link) -> Link:
         """One word of a name ("planted" of "Planting Instructions ...") is confirmed by

@@ -367,7 +367,9 @@ def _default_relation(target: str, kind: str) -> Relation | None:
     fallback = {"technique": ("subtechnique", "mitigation"), "subtechnique": ("mitigation",),
                 "tactic": ("technique",), "mitigation": ("technique",),
                 "case-study": ("technique",)}
-    if target in ("technique", "subtechnique", "none"):
+    # A mitigation's tactics come through the techniques it addresses ("which attacks is it
+    # for" after a mitigation): those techniques are the closest answer ATLAS gives.
+    if target in ("technique", "subtechnique", "none") or (target, kind) == ("tactic", "mitigation"):
         for other in fallback.get(kind, ()):
             if (other, kind) in RELATIONS:
                 return RELATIONS[(other, kind)]
