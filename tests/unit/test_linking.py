@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atlas_rag import AtlasRAG
-from atlas_rag.conversation.linking import Linker
+from atlas_rag.conversation.linking import Link, Linker, close_first
 
 pytestmark = pytest.mark.unit
 
@@ -194,3 +194,12 @@ def test_a_case_study_name_word_in_a_technique_definition_question_is_an_ordinar
     unsure = dataclasses.replace(asks_technique,
                                  prediction=dataclasses.replace(sure, target_p=0.5))
     assert not reader._common_word(unsure, word)
+
+
+def test_close_first_moves_only_among_close_links() -> None:
+    links = [Link("A", 0.8, "search"), Link("B", 0.5, "search"), Link("C", 0.3, "search")]
+    later = {"A"}  # "A" should go after the others, but only among the close ones
+    moved = close_first(links, lambda link: link.id in later)
+    assert [link.id for link in moved] == ["B", "A", "C"]  # C is under half of A's confidence
+    assert close_first([], lambda link: True) == []
+    assert [link.id for link in close_first(links, lambda link: False)] == ["A", "B", "C"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
@@ -44,7 +44,8 @@ SYSTEM_PREFIXES = frozenset({"llm", "ai", "ml"})
 # Typo correction: a word of the message missing from ATLAS's vocabulary is read as the most
 # similar word of ATLAS's object names when they are this similar (difflib ratio).
 CORRECTION_CUTOFF = 0.8
-BARE_TERM_SHARE = 0.5  # "close" for a one-word search: half the first result's confidence
+# "Close" search results for a one-word search: at least half the first result's confidence.
+CLOSE_SHARE = 0.5
 MIN_CORRECTED_LENGTH = 5
 
 
@@ -56,6 +57,24 @@ class Link:
     confidence: float
     how: str  # id | attack | name | name-terms | corrected | search | history | ordinal
     span: tuple[int, int] | None = None  # characters of the message that named it
+
+
+# How a message names an object: by an ATLAS or ATT&CK ID, by its name (exactly, by its
+# terms, or with a typo), and either way (by itself, not by search, history or an ordinal).
+BY_ID = ("id", "attack")
+BY_NAME = ("name", "name-terms", "corrected")
+NAMED_HOW = (*BY_ID, *BY_NAME)
+
+
+def close_first(links: list[Link], later: Callable[[Link], bool], share: float = CLOSE_SHARE) -> list[Link]:
+    """``links`` with those among the close ones (at least ``share`` of the first one's
+    confidence) for which ``later`` is false moved before those for which it is true."""
+    if not links:
+        return links
+    top = links[0].confidence or 1.0
+    close = [link for link in links if link.confidence >= share * top]
+    close.sort(key=later)
+    return close + links[len(close):]
 
 
 @dataclass(frozen=True)
@@ -173,7 +192,7 @@ class Linker:
 
     def without_prefix(self, link: Link, text: str) -> bool:
         """The link's name has a system prefix ("LLM Jailbreak") that ``text`` lacks."""
-        if link.how not in ("name", "name-terms", "corrected"):
+        if link.how not in BY_NAME:
             return False
         prefixes = set(tokenize(self.catalog.full_name(self.catalog.records[link.id]))) & SYSTEM_PREFIXES
         return bool(prefixes) and not prefixes & set(tokenize(text))
@@ -246,12 +265,9 @@ class Linker:
         ATT&CK whose name merely holds the word ("Virtualization/Sandbox Evasion"): among close
         results, objects without an ATT&CK reference come first."""
         content = [t for t in tokenize(text) if t not in STOPWORDS and t not in ASKING_TERMS]
-        if len(content) != 1 or not links:
+        if len(content) != 1:
             return links
-        top = links[0].confidence or 1.0
-        close = [link for link in links if link.confidence >= BARE_TERM_SHARE * top]
-        close.sort(key=lambda link: self.catalog.records[link.id].attack_reference is not None)
-        return close + links[len(close):]
+        return close_first(links, lambda link: self.catalog.records[link.id].attack_reference is not None)
 
     def correct(self, text: str) -> str:
         """``text`` with words ATLAS does not use replaced by the closest words of its names."""

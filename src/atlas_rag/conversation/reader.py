@@ -20,7 +20,7 @@ from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
-from .linking import Link, Linker, Links
+from .linking import BY_ID, Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
 from .vocabulary import (
@@ -490,7 +490,7 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
     without the "LLM"/"AI" that ties it to AI, "jailbreak my iphone", is not whole), or text
     as close to ATLAS's as no off-topic example comes."""
     links, question = clues.links.links, clues.question
-    whole_name = any(link.how in ("id", "attack") or (
+    whole_name = any(link.how in BY_ID or (
         link.confidence >= 0.88 and not reader.linker.without_prefix(link, question))
         for link in links)
     refers = any(link.confidence >= NAME_WORD for link in links) or (

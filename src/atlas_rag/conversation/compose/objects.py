@@ -8,7 +8,7 @@ from ...catalog import Catalog
 from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
-from ..linking import Link
+from ..linking import BY_ID, Link, close_first
 from ..reader import Reading
 from ..reply import Reply, join, kind_name
 from ..vocabulary import without_opening
@@ -29,7 +29,7 @@ RELATION_SURE = 0.5
 def explain(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
     ids = ctx.subjects(reading)
-    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack")]
+    explicit = [s.id for s in reading.subjects if s.how in BY_ID]
     if len(explicit) >= 2:
         for atlas_id in explicit[:3]:
             card(ctx.catalog, reply, ctx.catalog.records[atlas_id])
@@ -181,7 +181,6 @@ _SPLIT = re.compile(
     r"and|or|with)\b|/|,|\?",
     re.IGNORECASE,
 )
-SAME_LEVEL_SHARE = 0.5  # "close" search results: half the first one's confidence
 # Where a side's own clause begins: a dash, or a wh-word after its first word (closed classes).
 _CLAUSE = re.compile(r"\s[-–—]\s|(?<=\w)\s+(?=(?:which|when|what|how|where|who|why)\b)",
                      re.IGNORECASE)
@@ -281,10 +280,7 @@ def _same_level_first(ctx: Context, links: list[Link], known: list[str]) -> list
     if not known or not links or ctx.catalog.records[known[0]].type not in TECHNIQUE_TYPES:
         return links
     level = ctx.catalog.records[known[0]].type
-    top = links[0].confidence or 1.0
-    close = [link for link in links if link.confidence >= SAME_LEVEL_SHARE * top]
-    close.sort(key=lambda link: ctx.catalog.records[link.id].type != level)
-    return close + links[len(close):]
+    return close_first(links, lambda link: ctx.catalog.records[link.id].type != level)
 
 
 def _sides(question: str) -> list[str]:

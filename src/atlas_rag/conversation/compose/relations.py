@@ -21,6 +21,7 @@ from ..knowledge import (
     techniques_of,
     techniques_of_case_study,
 )
+from ..linking import NAMED_HOW
 from ..reader import Reading, points_at_several
 from ..reply import Reply, hit_of, kind_name
 from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
@@ -341,10 +342,6 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     others = case_studies_using(ctx.catalog, _discussed_techniques(ctx, reading))
     listing.closer = sorted((i for i in others if i not in listing.ids and score.get(i, 0.0) > best),
                             key=lambda i: -score[i])[:CLOSER_SHOWN]
-
-
-# How a subject the message names itself was linked (not search, not history).
-NAMED_HOW = ("id", "attack", "name", "name-terms", "corrected")
 
 
 def _discussed_techniques(ctx: Context, reading: Reading) -> list[str]:

@@ -10,6 +10,7 @@ from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
+from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
 from ..state import without_pointers
@@ -180,7 +181,7 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     # An item named by words of its name ("a poisoned MCP server", of "Poisoned Postmark MCP
     # Server …") is the subject only when the message tells nothing beyond them.
     described = _describes_more(ctx, reading)
-    explicit = [s.id for s in reading.subjects if s.how in ("id", "attack", "ordinal")
+    explicit = [s.id for s in reading.subjects if s.how in (*BY_ID, "ordinal")
                 or (s.how == "item" and not described)]
     if explicit or (subjects and reading.source == "history" and not described):
         record = ctx.catalog.records[(explicit or subjects)[0]]
