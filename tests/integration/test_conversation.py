@@ -195,3 +195,18 @@ def test_that_tactic_is_the_tactic_of_the_technique_discussed(full: Full) -> Non
     ask(full, "what is AML.T0083", history)
     answer = ask(full, "what are the other techniques in that tactic", history)
     assert answer.subject == "AML.TA0013" and "AML.T0055" in answer.citations
+
+
+def test_english_words_are_not_typos_and_the_longest_name_wins(full: Full) -> None:
+    """"difference" is an English word, not a misspelt "inference"; "extracting a system
+    prompt" names Extract LLM System Prompt, not the sub-technique named "System Prompt"."""
+    answer = full.rag.ask("lol ok. in atlas terms whats the difference between extracting a "
+                          "system prompt and LLM data leakage")
+    assert answer.intent == "compare" and {"AML.T0056", "AML.T0057"} <= set(answer.citations[:3])
+
+
+def test_em_is_them(full: Full) -> None:
+    history: list[tuple[str, str]] = []
+    ask(full, "how many mitigations map to llm prompt injection", history)
+    answer = ask(full, "list em", history)
+    assert answer.items == list(full.rag.get("AML.T0051").mitigations)

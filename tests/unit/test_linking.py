@@ -203,3 +203,16 @@ def test_close_first_moves_only_among_close_links() -> None:
     assert [link.id for link in moved] == ["B", "A", "C"]  # C is under half of A's confidence
     assert close_first([], lambda link: True) == []
     assert [link.id for link in close_first(links, lambda link: False)] == ["A", "B", "C"]
+
+
+def test_english_words_are_not_corrected_into_atlas_words(linker: Linker) -> None:
+    """The tokenizer's whole words are words: only a typo is read as an ATLAS word."""
+    assert linker.correct("the difference between them") == "the difference between them"
+    assert linker.correct("seedbnak poisoning") == "seedbank poisoning"
+
+
+def test_a_wider_name_replaces_an_exact_name_it_covers() -> None:
+    from atlas_rag.conversation.linking import _wider
+
+    assert _wider((0, 26), (13, 26)) and not _wider((13, 26), (13, 26))
+    assert not _wider((0, 10), (13, 26)) and not _wider((0, 10), None)

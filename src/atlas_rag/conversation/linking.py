@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
+from ..embeddings import whole_words
 from ..ids import find_id_mentions
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
@@ -129,7 +130,8 @@ class Linker:
             vocabulary.update(re.findall(r"[a-z]+", f"{record.name} {record.description}".lower()))
             for term in set(tokenize(f"{record.name} {record.description}")):
                 pages_with[term] = pages_with.get(term, 0) + 1
-        self._vocabulary = frozenset(vocabulary)
+        # English words are words, not typos of ATLAS's ("difference", "extracting").
+        self._vocabulary = frozenset(vocabulary) | whole_words()
         self._pages_with = pages_with
         # Words that, on their own, name one object: in one object's names and rare elsewhere.
         owners: dict[str, set[str]] = {}
@@ -180,11 +182,17 @@ class Linker:
 
     def names(self, text: str) -> list[Link]:
         """Objects named in ``text``: exactly, by their distinctive terms, or with typos."""
-        exact = self._exact_names(text)
+        by_terms = self._names_by_terms(text)
+        # The longest match wins: a name whose terms cover a wider stretch around an exact name
+        # replaces it ("extracting a system prompt": Extract LLM System Prompt, not the
+        # sub-technique named "System Prompt").
+        wider = [t.span for t in by_terms if t.confidence > GENERIC_NAME_CONFIDENCE and t.span]
+        exact = [link for link in self._exact_names(text)
+                 if not any(_wider(span, link.span) for span in wider)]
         taken = [link.span for link in exact if link.span]
         found = list(exact)
         ids = {link.id for link in exact}
-        for link in self._names_by_terms(text) + self._corrected_names(text) + self._name_words(text):
+        for link in by_terms + self._corrected_names(text) + self._name_words(text):
             if link.id not in ids and not _overlaps(link.span, taken):
                 found.append(link)
                 ids.add(link.id)
@@ -369,6 +377,11 @@ def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | No
     if span is None:
         return False
     return any(t is not None and span[0] < t[1] and t[0] < span[1] for t in taken)
+
+
+def _wider(span: tuple[int, int], inner: tuple[int, int] | None) -> bool:
+    """``span`` covers ``inner`` and more."""
+    return inner is not None and span[0] <= inner[0] and inner[1] <= span[1] and span != inner
 
 
 def _term_span(text: str, terms: frozenset[str]) -> tuple[int, int] | None:

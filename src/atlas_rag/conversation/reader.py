@@ -37,13 +37,14 @@ NOT_ABOUT_ATLAS = ("off_topic", "greeting", "thanks", "help")
 # Messages this close to ATLAS's text (cosine to the nearest chunk) are about ATLAS: no
 # off-topic example of the training set comes this close, half of the on-topic ones do.
 IN_ATLAS = 0.55
-# Pronouns pointing at several things, or at one (closed classes of English words).
-_PLURAL = re.compile(r"\b(them|those|these|all of them|both|either|each)\b", re.IGNORECASE)
+# Pronouns pointing at several things, or at one (closed classes of English words; "em" is
+# "them" as spoken and typed: "list em").
+_PLURAL = re.compile(r"\b(them|em|those|these|all of them|both|either|each)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
 # "that one" points at an item shown, not at what the answer was about (English "one" as a
 # pro-form for a listed thing).
 _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
-_ONES = re.compile(r"\b(?:ones|of (?:them|those|these))\b", re.IGNORECASE)
+_ONES = re.compile(r"\b(?:ones|of (?:them|em|those|these))\b", re.IGNORECASE)
 # Words that pick some of the items just listed ("which of those", "any of them", "the ones
 # that", "only those with"): a closed class of English partitives and determiners. A bare "of
 # those" ("tactics of those") may instead ask for the items' relations.
@@ -53,7 +54,7 @@ _PICKING = re.compile(
     r"|(?:those|these)\s+(?:that|which|with|from|where))\b",
     re.IGNORECASE,
 )
-_OF_THOSE = re.compile(r"\bof\s+(?:those|these|them)\b", re.IGNORECASE)
+_OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
 _KIND_POINTER = re.compile(

@@ -32,9 +32,9 @@ _ORDINAL_RE = re.compile(
     re.IGNORECASE,
 )
 # Words that point back at what was just discussed (a closed class of English pronouns and
-# determiners, not tied to any question).
+# determiners, not tied to any question; "em" is "them" as typed).
 _POINTER_RE = re.compile(
-    r"\b(it|its|it's|this|that|these|those|them|they|their|the same|above|former|latter|both"
+    r"\b(it|its|it's|this|that|these|those|them|em|they|their|the same|above|former|latter|both"
     r"|either)\b",
     re.IGNORECASE,
 )

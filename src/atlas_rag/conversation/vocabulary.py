@@ -29,10 +29,11 @@ ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 
 # Words that steer the conversation rather than name its subject: acknowledgements, topic
-# shifts and fillers ("ok different topic, ...", "anyway, new question: ..."). A closed class of
-# conversational English, not words of any particular question; search for a subject skips them.
+# shifts and fillers ("ok different topic, ...", "anyway, new question: ...", chat interjections
+# such as "lol", "hmm"). A closed class of conversational English, not words of any particular
+# question; search for a subject skips them.
 CONVERSING_TEXT = """ok okay alright cool great nice thanks thank cheers btw anyway anyways
-different another new next topic subject question questions switch switching change changing
+lol haha hmm different another new next topic subject question questions switch switching change changing
 gears moving unrelated separate quick now hey hi hello"""
 CONVERSING_WORDS = frozenset(CONVERSING_TEXT.split())
 # Of those, the ones that announce a new topic when they open a message ("unrelated: ...",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ...lexical import same_word, tokenize
 from ...mapping import MIN_CONFIDENCE, map_text, sentences
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
@@ -14,6 +15,7 @@ from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
 from ..state import without_pointers
+from ..vocabulary import without_conversing
 from .base import Context, case_studies_line, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing
@@ -90,9 +92,7 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         found = relative(ctx.search(reading.question, TECHNIQUE_TYPES, 6), 0.6, 3)
         top = found[0].score if found else 1.0
         weights = {h.id: h.score / top for h in found}
-        described = relative(ctx.search(reading.question, ("mitigation",), 4), 0.8, 2)
-        top_m = described[0].score if described else 1.0
-        boost = {h.id: DESCRIBED_MITIGATION * h.score / top_m for h in described}
+        boost = _described_controls(ctx, reading.question)
         techniques = list(weights)
     ranked = rank_mitigations(ctx.catalog, weights, boost)[:MITIGATIONS_SHOWN]
     against = reply.names(techniques[:2], bold=True)
@@ -150,9 +150,7 @@ def _reweighed(ctx: Context, question: str,
     scores = {h.id: h.score for h in ctx.search(question, TECHNIQUE_TYPES, FAMILY_SEARCH)}
     top = max((scores.get(t, 0.0) for t in weights), default=0.0) or 1.0
     weights = {t: w * (1.0 + scores.get(t, 0.0) / top) for t, w in weights.items()}
-    described = relative(ctx.search(question, ("mitigation",), 4), 0.8, 2)
-    top_m = described[0].score if described else 1.0
-    return weights, {h.id: DESCRIBED_MITIGATION * h.score / top_m for h in described}
+    return weights, _described_controls(ctx, question)
 
 
 def _proposed_control(ctx: Context, reading: Reading) -> str | None:
@@ -161,7 +159,26 @@ def _proposed_control(ctx: Context, reading: Reading) -> str | None:
     if not ctx.reader.subject_words(without_pointers(reading.question)):
         return None
     sure = ctx.reader.sure_link(reading.question, ("mitigation",))
-    return sure.id if sure is not None else None
+    return sure.id if sure is not None and _describes(ctx, reading.question, sure.id) else None
+
+
+def _described_controls(ctx: Context, question: str) -> dict[str, float]:
+    """The mitigations the message's own words describe, scored for ranking."""
+    found = [h for h in relative(ctx.search(question, ("mitigation",), 4), 0.8, 2)
+             if _describes(ctx, question, h.id)]
+    top = found[0].score if found else 1.0
+    return {h.id: DESCRIBED_MITIGATION * h.score / top for h in found}
+
+
+def _describes(ctx: Context, question: str, atlas_id: str) -> bool:
+    """One word describes a control only by naming it ("would hardening help": Model
+    Hardening); search on one word finds names that merely resemble it ("how do we make that
+    harder"). Two words or more are a description."""
+    words = ctx.reader.subject_words(without_conversing(without_pointers(question)))
+    if len(words) != 1:
+        return bool(words)
+    name = tokenize(ctx.catalog.full_name(ctx.catalog.records[atlas_id]))
+    return any(same_word(words[0], term) for term in name)
 
 
 def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
