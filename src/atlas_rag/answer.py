@@ -30,6 +30,7 @@ TYPE_LABELS = {"tactic": "Tactic", "technique": "Technique", "subtechnique": "Su
                "mitigation": "Mitigation", "case-study": "Case study"}
 # Intents whose answer names a subject; without one they ask which object is meant.
 NEEDS_SUBJECT = ("explain",)
+NOTE_NAMES = 3  # subjects a follow-up note names before "and N more"
 
 
 @dataclass
@@ -137,8 +138,10 @@ class GroundedAnswerer:
         elif reading.source == "history" and reading.subject:
             head = reply.text()[:300]
             if reading.subject not in head:
-                reply.prepend(f"_About {reply.name(reading.subject, bold=False)}, from the "
-                              "previous answer:_")
+                ids = reading.subject_ids()
+                about = join([reply.name(i, bold=False) for i in ids[:NOTE_NAMES]]
+                             + ([f"{len(ids) - NOTE_NAMES} more"] if len(ids) > NOTE_NAMES else []))
+                reply.prepend(f"_About {about}, from the previous answer:_")
         for attack in reading.links.attack:
             names = [reply.name(i, bold=False) for i in attack.atlas_ids if i in self.catalog]
             if attack.also_atlas:

@@ -569,3 +569,23 @@ def test_the_tactics_of_a_mitigation_are_answered_with_the_techniques_it_address
     addressed = list(dict.fromkeys(rag.catalog.records["AML.M0901"].techniques))
     assert "addresses" in lead(answer)  # the lead says what is listed, not the card
     assert answer.items and set(answer.items) <= set(addressed)
+
+
+def test_mitigations_after_several_techniques_are_ranked_across_them(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import Clues, mitigations_of_several
+    from atlas_rag.conversation.state import State
+
+    reader = rag.answerer.reader
+
+    def clues(question: str, subjects: list[str]) -> Clues:
+        reading = reader.read(question, [])
+        assert reading.prediction is not None
+        prediction = dataclasses.replace(reading.prediction, target="mitigation")
+        state = State(subjects=subjects)
+        return Clues(question, state, reading.links, prediction, None, False, False)
+
+    several = ["AML.T0902", "AML.T0903"]
+    assert mitigations_of_several(reader, clues("what mitigations matter most", several), "list") == "defend"
+    assert mitigations_of_several(reader, clues("what are its mitigations", several), "list") is None
+    assert mitigations_of_several(reader, clues("what mitigations matter most", several[:1]), "list") is None
+    assert mitigations_of_several(reader, clues("which case studies", several), "relist") is None

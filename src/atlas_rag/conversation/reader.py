@@ -582,6 +582,21 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"what mitigations matter most" after an answer about several techniques (a threat
+    model, a mapped incident) asks how to defend against them all, ranked across them, not
+    for the mitigations of the first one; unless it points at one ("its mitigations") or names
+    a subject of its own."""
+    techniques = [i for i in clues.state.subjects
+                  if reader.catalog.records[i].type in TECHNIQUE_TYPES]
+    if (intent == "list" and clues.prediction.target == "mitigation" and len(techniques) >= 2
+            and clues.ordinal is None and not clues.at_list
+            and not _SINGULAR.search(clues.question)
+            and not any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
+        return "defend"
+    return None
+
+
 def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"is LLM Jailbreak a sub-technique of prompt injection?", "does M0015 mitigate
     evasion?": a yes/no question about how objects relate is answered yes or no."""
@@ -601,7 +616,7 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study, the_list_again, yes_or_no)
+    inside_case_study, the_list_again, mitigations_of_several, yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

@@ -323,11 +323,14 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     text leaked the chat through an image link", or a follow-up "has this actually happened?")
     come in the order of closeness to what was described: the longest of this question and
     the last few (where the situation was told), with this one. A conversation that only
-    named the subject ("what's Verify Attack") described nothing: ID order stays."""
+    named the subject ("what's Verify Attack") described nothing: ID order stays, and so it
+    does for a question that names its subject itself after a description told earlier ("which
+    case studies used RAG poisoning?" after a system description asks about that technique)."""
     asked = [t.question for t in reading.state.turns[-DESCRIBED_TURNS:]] + [reading.question]
     told = max(asked, key=len)
     beyond = set(ctx.reader.subject_words(told)) - set(tokenize(ctx.catalog.full_name(record)))
-    if len(listing.ids) < 2 or len(beyond) < DESCRIBED_BEYOND:
+    named = any(s.id == record.id and s.how in NAMED_HOW for s in reading.subjects)
+    if len(listing.ids) < 2 or len(beyond) < DESCRIBED_BEYOND or (named and told != reading.question):
         return
     text = told if told == reading.question else " ".join([told, reading.question])
     hits = ctx.search(text, ("case-study",), k=len(ctx.catalog.of_type("case-study")))
@@ -336,7 +339,7 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     listing.ranked = "closest to what you described first"
     # Case studies of the other techniques the conversation showed, when closer still; not
     # when this question names its technique ("which case studies used RAG poisoning?").
-    if any(s.id == record.id and s.how in NAMED_HOW for s in reading.subjects):
+    if named:
         return
     best = score.get(listing.ids[0], 0.0)
     others = case_studies_using(ctx.catalog, _discussed_techniques(ctx, reading))
