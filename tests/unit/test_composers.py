@@ -587,5 +587,6 @@ def test_mitigations_after_several_techniques_are_ranked_across_them(rag: AtlasR
     several = ["AML.T0902", "AML.T0903"]
     assert mitigations_of_several(reader, clues("what mitigations matter most", several), "list") == "defend"
     assert mitigations_of_several(reader, clues("what are its mitigations", several), "list") is None
+    assert mitigations_of_several(reader, clues("their mitigations?", several), "list") is None
     assert mitigations_of_several(reader, clues("what mitigations matter most", several[:1]), "list") is None
     assert mitigations_of_several(reader, clues("which case studies", several), "relist") is None

@@ -585,13 +585,13 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
 def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"what mitigations matter most" after an answer about several techniques (a threat
     model, a mapped incident) asks how to defend against them all, ranked across them, not
-    for the mitigations of the first one; unless it points at one ("its mitigations") or names
-    a subject of its own."""
+    for the mitigations of the first one; unless it points at one ("its mitigations") or at
+    each ("their mitigations": each one's), or names a subject of its own."""
     techniques = [i for i in clues.state.subjects
                   if reader.catalog.records[i].type in TECHNIQUE_TYPES]
     if (intent == "list" and clues.prediction.target == "mitigation" and len(techniques) >= 2
             and clues.ordinal is None and not clues.at_list
-            and not _SINGULAR.search(clues.question)
+            and not _SINGULAR.search(clues.question) and not points_at_several(clues.question)
             and not any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
         return "defend"
     return None
