@@ -590,3 +590,26 @@ def test_mitigations_after_several_techniques_are_ranked_across_them(rag: AtlasR
     assert mitigations_of_several(reader, clues("their mitigations?", several), "list") is None
     assert mitigations_of_several(reader, clues("what mitigations matter most", several[:1]), "list") is None
     assert mitigations_of_several(reader, clues("which case studies", several), "relist") is None
+
+
+def test_one_word_describes_a_control_only_by_naming_it(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.security import _describes
+
+    ctx = rag.answerer.context
+    assert _describes(ctx, "encryption for it?", "AML.M0903")  # a word of its name
+    assert not _describes(ctx, "keyrings for it?", "AML.M0903")  # a word of its text, not its name
+    assert _describes(ctx, "keep records inside an encrypted vault", "AML.M0903")  # a description
+    assert not _describes(ctx, "how do we stop it", "AML.M0903")  # asking words only
+
+
+def test_a_follow_up_note_names_every_subject_it_took(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.linking import Link
+
+    reading = rag.answerer.read("what else", [])
+    subjects = ["AML.T0901", "AML.T0902", "AML.T0903", "AML.T0904"]
+    reading = dataclasses.replace(reading, intent="defend", target="mitigation", source="history",
+                                  subjects=[Link(i, 0.9, "history") for i in subjects])
+    reply = rag.answerer.compose(reading)
+    note = reply.text().split("\n\n", 1)[0]
+    assert note.startswith("_About ") and "1 more" in note
+    assert all(rag.catalog.records[i].name in note for i in subjects[:3])
