@@ -613,3 +613,26 @@ def test_a_follow_up_note_names_every_subject_it_took(rag: AtlasRAG) -> None:
     note = reply.text().split("\n\n", 1)[0]
     assert note.startswith("_About ") and "1 more" in note
     assert all(rag.catalog.records[i].name in note for i in subjects[:3])
+
+
+def test_mitigations_of_listed_tactics_are_those_of_the_techniques_behind_them(rag: AtlasRAG) -> None:
+    """ATLAS ties mitigations to techniques only: "any mitigations for them?" after the tactics
+    of two techniques means those techniques."""
+    from atlas_rag.conversation.state import State, Turn
+
+    reader = rag.answerer.reader
+    answer = ("**Seedbank Poisoning** (AML.T0902) is under Seedbank Tampering (AML.TA0902).\n\n"
+              "**Weathervane Model Cloning** (AML.T0903) is under Harvest Siphoning (AML.TA0903).")
+    state = State(turns=[Turn("which tactic is each one under", answer)])
+    tactics = ["AML.TA0902", "AML.TA0903"]
+    assert reader._techniques_behind(state, tactics) == ["AML.T0902", "AML.T0903"]
+    assert reader._techniques_behind(state, ["AML.TA0902"]) == ["AML.T0902"]
+    assert reader._techniques_behind(state, ["AML.T0902"]) == []  # not tactics
+    assert reader._techniques_behind(State(), tactics) == []  # nothing shown before
+
+
+def test_a_kind_the_message_states_beats_the_kind_asked_before(rag: AtlasRAG) -> None:
+    """"which ones ..." asks for more of the kind asked before, unless it says its kind."""
+    history = _listed(rag, "which tactics is seedbank poisoning under", "tactic")
+    reading = rag.answerer.read("what mitigations cover both of them", history)
+    assert reading.intent == "list" and reading.target == "mitigation"

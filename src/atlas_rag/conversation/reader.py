@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog
+from ..ids import find_ids
 from ..lexical import STOPWORDS, tokenize
 from ..records import Record
 from .checking import Check, asked_check, asks_yes_no
@@ -184,8 +185,10 @@ class Reader:
             reading.subjects = [Link(i, 0.9, source) for i in ids if i in self.catalog]
             reading.source = source
             return reading
-        if intent in ("list", "count") and _ONES.search(question) and state.turns:
-            # "which ones ..." asks for more of the kind the previous question was about.
+        if intent in ("list", "count") and _ONES.search(question) and state.turns and not wh_kind(
+                question):
+            # "which ones ..." asks for more of the kind the previous question was about,
+            # unless it says its kind ("what mitigations cover both of them").
             before = self.intents.predict(state.turns[-1].question).target
             target = before if before != "none" else target
         reading = Reading(question, intent, target, prediction, links, state=state)
@@ -248,12 +251,25 @@ class Reader:
             pointed = state.subjects or state.items[:1]
         # "that tactic" is an object ("other techniques in that tactic"); "list its
         # mitigations" asks for a relation of the subject itself.
+        if reading.target == "mitigation":
+            pointed = self._techniques_behind(state, pointed) or pointed
         if not (reading.intent in ("list", "count")
                 and pointer_kind(reading.question) in TARGET_KINDS.get(reading.target, ())):
             related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _techniques_behind(self, state: State, pointed: list[str]) -> list[str]:
+        """ATLAS ties mitigations to techniques only: asked for the mitigations of tactics just
+        listed as the tactics of techniques ("any mitigations for them?" after "which tactic is
+        each one under"), the question means those techniques, in the order shown."""
+        tactics = {i for i in pointed if i in self.catalog and self.catalog.records[i].type == "tactic"}
+        if not tactics or len(tactics) < len(pointed) or not state.turns:
+            return []
+        shown = [i for i in find_ids(state.turns[-1].answer) if i in self.catalog]
+        return [i for i in shown if self.catalog.records[i].type in TECHNIQUE_TYPES
+                and tactics & set(self.catalog.tactics_of(self.catalog.records[i]))]
 
     def _described_aspect(self, reading: Reading) -> Link | None:
         """A question about one object that points back but describes an aspect of the
