@@ -636,3 +636,12 @@ def test_a_kind_the_message_states_beats_the_kind_asked_before(rag: AtlasRAG) ->
     history = _listed(rag, "which tactics is seedbank poisoning under", "tactic")
     reading = rag.answerer.read("what mitigations cover both of them", history)
     assert reading.intent == "list" and reading.target == "mitigation"
+
+
+def test_an_id_describes_nothing() -> None:
+    """"which case studies used AML.T0051.001" describes no situation to rank them by."""
+    from atlas_rag.conversation.compose.relations import without_ids
+
+    assert without_ids("which case studies used AML.T0051.001").split() == ["which", "case", "studies", "used"]
+    assert without_ids("AML-T0043-001 and cs0042 steps").split() == ["and", "steps"]
+    assert without_ids("poisoned training data") == "poisoned training data"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...catalog import Catalog
+from ...ids import find_id_mentions
 from ...lexical import tokenize
 from ...records import Record
 from ...text import opening, shorten
@@ -318,6 +319,14 @@ def _described_beyond(ctx: Context, question: str, span: tuple[int, int] | None)
 
 
 
+def without_ids(text: str) -> str:
+    """``text`` without the IDs it holds, in any form: an ID names its object, it describes
+    nothing."""
+    for mention in reversed(find_id_mentions(text)):
+        text = text[:mention.start] + " " + text[mention.end:]
+    return text
+
+
 def _closest_first(ctx: Context, reading: Reading, record: Record, listing: Listing) -> None:
     """Case studies asked for about a described situation ("was there a demo where injected
     text leaked the chat through an image link", or a follow-up "has this actually happened?")
@@ -328,7 +337,8 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     case studies used RAG poisoning?" after a system description asks about that technique)."""
     asked = [t.question for t in reading.state.turns[-DESCRIBED_TURNS:]] + [reading.question]
     told = max(asked, key=len)
-    beyond = set(ctx.reader.subject_words(told)) - set(tokenize(ctx.catalog.full_name(record)))
+    beyond = set(ctx.reader.subject_words(without_ids(told))) - set(
+        tokenize(ctx.catalog.full_name(record)))
     named = any(s.id == record.id and s.how in NAMED_HOW for s in reading.subjects)
     if len(listing.ids) < 2 or len(beyond) < DESCRIBED_BEYOND or (named and told != reading.question):
         return
@@ -408,7 +418,7 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
     elif listing.derived:
         reply.para(f"{subject}: {listing.derived} ({n}).")
     elif listing.via:
-        reply.para(f"ATLAS {catalog.version} lists {len(own)} {singular if len(own) == n else noun} "
+        reply.para(f"ATLAS {catalog.version} lists {len(own)} {kind_name(listing.kind, len(own))} "
                    f"for {subject} itself and {n - len(own)} more through its sub-techniques "
                    f"({n} in all).")
     elif count:
