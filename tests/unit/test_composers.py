@@ -645,3 +645,15 @@ def test_an_id_describes_nothing() -> None:
     assert without_ids("which case studies used AML.T0051.001").split() == ["which", "case", "studies", "used"]
     assert without_ids("AML-T0043-001 and cs0042 steps").split() == ["and", "steps"]
     assert without_ids("poisoned training data") == "poisoned training data"
+
+
+def test_a_whole_name_is_the_subject_unless_another_kind_is_asked_by_name(rag: AtlasRAG) -> None:
+    reader = rag.answerer.reader
+
+    def whole(question: str) -> bool:
+        return reader._named_whole(question, reader.linker.link(question).links)
+
+    assert whole("describe the tactic seedbank tampering and list the techniques it has")
+    assert whole("whats seedbank tampering abt")  # no kind stated
+    assert not whole("the seedbank tampering case study, what happened")  # a case study asked
+    assert not whole("the seedbank one")  # no whole name

@@ -21,7 +21,7 @@ from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
-from .linking import BY_ID, Link, Linker, Links
+from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
 from .vocabulary import (
@@ -336,11 +336,25 @@ class Reader:
         kinds = TARGET_KINDS.get(reading.target)
         if reading.intent not in SUBJECT_KIND_INTENTS or not kinds:
             return list(links)
-        if not any(self.catalog.records[link.id].type in kinds for link in links):
+        if not self._named_whole(reading.question, links) and not any(
+                self.catalog.records[link.id].type in kinds for link in links):
             # Named only by a word of its name the other names share: search that kind.
             sure = self.sure_link(reading.question, kinds)
             links = ([sure] if sure is not None else []) + links
         return sorted(links, key=lambda link: self.catalog.records[link.id].type not in kinds)
+
+    def _named_whole(self, question: str, links: list[Link]) -> bool:
+        """The message gives an object's whole name and says no other kind of object ("the
+        tactic AI Model Access ... enumerate its techniques", "whats 'corupt ai model' abt"):
+        that object is the subject, whatever kind the answer lists. "the OpenClaw command and
+        control case study" names a tactic but asks for a case study."""
+        stated = {kind_of_word(m.group(0).rstrip("sS")) or kind_of_word(m.group(0))
+                  for m in _KIND_WORD.finditer(question)} - {""}
+        if stated & set(TECHNIQUE_TYPES):
+            stated |= set(TECHNIQUE_TYPES)
+        return any(link.how in NAMED_HOW and link.confidence > GENERIC_NAME_CONFIDENCE
+                   and (not stated or self.catalog.records[link.id].type in stated)
+                   for link in links)
 
     def has_criterion(self, question: str, state: State) -> bool:
         """The message says what to keep: a field value, or words beyond pointing and asking
