@@ -657,3 +657,12 @@ def test_a_whole_name_is_the_subject_unless_another_kind_is_asked_by_name(rag: A
     assert whole("whats seedbank tampering abt")  # no kind stated
     assert not whole("the seedbank tampering case study, what happened")  # a case study asked
     assert not whole("the seedbank one")  # no whole name
+
+
+def test_a_sub_technique_number_alone_is_read_in_the_family_discussed(rag: AtlasRAG) -> None:
+    first = "what is AML.T0901.001"
+    history = [(first, rag.ask(first).text)]
+    reading = rag.answerer.read("hows it different frm .002", history)
+    assert "AML.T0901.002" in reading.links.ids
+    assert "AML.T0901.002" not in rag.answerer.read("hows it different frm .002", []).links.ids
+    assert "AML.T0901.002" not in rag.answerer.read("version 1.002 of it", history).links.ids

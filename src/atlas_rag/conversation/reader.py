@@ -63,6 +63,8 @@ _KIND_POINTER = re.compile(
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
 # Any of the data model's nouns for a kind of object (and the usual synonyms of the asking
 # vocabulary): a message that says one asks for that kind, not for the last list again.
+# A sub-technique's own number alone (".002"), the short form of ATLAS's ID notation.
+_SIBLING_ID = re.compile(r"(?<![\w.])\.(\d{3})\b")
 _KIND_WORD = re.compile(
     r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
     r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
@@ -164,7 +166,7 @@ class Reader:
 
     def read(self, question: str, history: Any = None) -> Reading:
         state = read_state(history, self.catalog)
-        links = self.linker.link(question)
+        links = self._with_sibling_ids(question, self.linker.link(question), state)
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
         prediction = self.intents.predict(self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
@@ -194,6 +196,21 @@ class Reader:
         reading = Reading(question, intent, target, prediction, links, state=state)
         self._subjects(reading, ordinal)
         return reading
+
+    def _with_sibling_ids(self, question: str, links: Links, state: State) -> Links:
+        """".002" after a technique or one of its sub-techniques is that family's sub-technique
+        002 ("hows it different frm .002" after AML.T0043.001): ATLAS's ID notation, short."""
+        if not state.subjects or state.subjects[0] not in self.catalog:
+            return links
+        record = self.catalog.records[state.subjects[0]]
+        if record.type not in TECHNIQUE_TYPES:
+            return links
+        family = record.parent or record.id
+        for match in _SIBLING_ID.finditer(question):
+            atlas_id = f"{family}.{match.group(1)}"
+            if atlas_id in self.catalog and atlas_id not in links.ids:
+                links.links.insert(0, Link(atlas_id, 1.0, "id", (match.start(), match.end())))
+        return links
 
     def _subjects(self, reading: Reading, ordinal: int | None) -> None:
         own = [self._confirmed(reading, link) for link in reading.links.links
