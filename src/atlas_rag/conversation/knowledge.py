@@ -36,6 +36,21 @@ def kind_of_word(word: str) -> str:
     return KIND_WORDS.get(re.sub(r"\s+", " ", word.lower()), "")
 
 
+# Any of the data model's nouns for a kind of object (and the usual synonyms of the asking
+# vocabulary): a message that says one asks for that kind, not for the last list again.
+KIND_WORD = re.compile(
+    r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
+    r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
+
+
+def kinds_named(text: str) -> set[str]:
+    """The kinds ``text`` names by the data model's nouns ("the tactic ...", "which case
+    studies"), as ``kind_of_word`` gives them; a technique and a sub-technique are one kind."""
+    named = {kind_of_word(m.group(0).rstrip("sS")) or kind_of_word(m.group(0))
+             for m in KIND_WORD.finditer(text)} - {""}
+    return named | set(TECHNIQUE_TYPES) if named & set(TECHNIQUE_TYPES) else named
+
+
 # The kinds of object that answer each target (the composers' view: an ATT&CK reference is
 # answered from techniques and tactics; "none" has no kind of its own).
 TARGET_TYPES: dict[str, tuple[str, ...] | None] = {

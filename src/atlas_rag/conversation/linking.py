@@ -37,6 +37,8 @@ PROPER_NAME_LENGTH = 6
 GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Agent")
 # A name of one distinctive word is generic when that many other objects' names contain it.
 GENERIC_NAMES = 3
+# A sub-technique's own number alone (".002"), the short form of ATLAS's ID notation.
+_SIBLING_ID = re.compile(r"(?<![\w.])\.(\d{3})\b")
 # A word names one object when it is in that object's name and on at most this many pages.
 NAME_WORD_PAGES = 3
 # ATLAS prefixes many names with the kind of system ("LLM Jailbreak", "Evade AI Model"); users
@@ -146,9 +148,11 @@ class Linker:
 
     # ------------------------------------------------------------------ public
 
-    def link(self, text: str) -> Links:
-        """IDs, names and name variants in ``text`` (no search), most certain first."""
-        found = self.ids(text)
+    def link(self, text: str, technique: str | None = None) -> Links:
+        """IDs, names and name variants in ``text`` (no search), most certain first. With the
+        ``technique`` under discussion, a sub-technique's own number alone (".002") is that
+        technique family's sub-technique."""
+        found = self.ids(text, technique)
         seen = {link.id for link in found.links}
         taken = [link.span for link in found.links if link.span]
         for link in self.names(text):
@@ -161,9 +165,9 @@ class Linker:
         found.links.sort(key=lambda link: -link.confidence)
         return found
 
-    def ids(self, text: str) -> Links:
+    def ids(self, text: str, technique: str | None = None) -> Links:
         """IDs in any form; a bare ATT&CK-style ID is read in ATLAS context first."""
-        found = Links()
+        found = Links(self._sibling_ids(text, technique))
         for mention in find_id_mentions(text):
             span = (mention.start, mention.end)
             known = mention.atlas_id in self.catalog
@@ -179,6 +183,16 @@ class Linker:
             elif not known and not referencing and (mention.prefixed or not _attack_style(mention.bare)):
                 found.unknown_ids.append(mention.atlas_id)
         return found
+
+    def _sibling_ids(self, text: str, technique: str | None) -> list[Link]:
+        """".002" after a technique or one of its sub-techniques is that family's sub-technique
+        002 ("hows it different frm .002" after AML.T0043.001): ATLAS's ID notation, short."""
+        record = self.catalog.records.get(technique or "")
+        if record is None or record.type not in ("technique", "subtechnique"):
+            return []
+        parent = record.parent or record.id
+        return [Link(f"{parent}.{m.group(1)}", ID_CONFIDENCE, "id", (m.start(), m.end()))
+                for m in _SIBLING_ID.finditer(text) if f"{parent}.{m.group(1)}" in self.catalog]
 
     def names(self, text: str) -> list[Link]:
         """Objects named in ``text``: exactly, by their distinctive terms, or with typos."""

@@ -20,7 +20,7 @@ from ..records import Record
 from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
-from .knowledge import TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word
+from .knowledge import KIND_WORD, TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word, kinds_named
 from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
 from .state import State, find_ordinal, points_back, read_state, without_pointers
 from .steps import asked_steps
@@ -61,13 +61,6 @@ _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 _KIND_POINTER = re.compile(
     r"\b(?:that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
-# Any of the data model's nouns for a kind of object (and the usual synonyms of the asking
-# vocabulary): a message that says one asks for that kind, not for the last list again.
-# A sub-technique's own number alone (".002"), the short form of ATLAS's ID notation.
-_SIBLING_ID = re.compile(r"(?<![\w.])\.(\d{3})\b")
-_KIND_WORD = re.compile(
-    r"\b(?:tactic|parent|mitigation|case[\s-]?stud(?:y|ies)|sub-?technique|technique|defen[cs]e"
-    r"|control|countermeasure|incident|example|attack|ttp|procedure|step)s?\b", re.IGNORECASE)
 # "which technique", "what ATLAS mitigations", "every technique", "how many case studies": a
 # wh-determiner or a quantifier (closed classes of English) before a kind of object (at most
 # one word between) asks for objects of that kind, whatever else the message names.
@@ -166,7 +159,7 @@ class Reader:
 
     def read(self, question: str, history: Any = None) -> Reading:
         state = read_state(history, self.catalog)
-        links = self._with_sibling_ids(question, self.linker.link(question), state)
+        links = self.linker.link(question, state.subjects[0] if state.subjects else None)
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
         prediction = self.intents.predict(self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
@@ -196,21 +189,6 @@ class Reader:
         reading = Reading(question, intent, target, prediction, links, state=state)
         self._subjects(reading, ordinal)
         return reading
-
-    def _with_sibling_ids(self, question: str, links: Links, state: State) -> Links:
-        """".002" after a technique or one of its sub-techniques is that family's sub-technique
-        002 ("hows it different frm .002" after AML.T0043.001): ATLAS's ID notation, short."""
-        if not state.subjects or state.subjects[0] not in self.catalog:
-            return links
-        record = self.catalog.records[state.subjects[0]]
-        if record.type not in TECHNIQUE_TYPES:
-            return links
-        family = record.parent or record.id
-        for match in _SIBLING_ID.finditer(question):
-            atlas_id = f"{family}.{match.group(1)}"
-            if atlas_id in self.catalog and atlas_id not in links.ids:
-                links.links.insert(0, Link(atlas_id, 1.0, "id", (match.start(), match.end())))
-        return links
 
     def _subjects(self, reading: Reading, ordinal: int | None) -> None:
         own = [self._confirmed(reading, link) for link in reading.links.links
@@ -365,10 +343,7 @@ class Reader:
         tactic AI Model Access ... enumerate its techniques", "whats 'corupt ai model' abt"):
         that object is the subject, whatever kind the answer lists. "the OpenClaw command and
         control case study" names a tactic but asks for a case study."""
-        stated = {kind_of_word(m.group(0).rstrip("sS")) or kind_of_word(m.group(0))
-                  for m in _KIND_WORD.finditer(question)} - {""}
-        if stated & set(TECHNIQUE_TYPES):
-            stated |= set(TECHNIQUE_TYPES)
+        stated = kinds_named(question)
         return any(link.how in NAMED_HOW and link.confidence > GENERIC_NAME_CONFIDENCE
                    and (not stated or self.catalog.records[link.id].type in stated)
                    for link in links)
@@ -622,7 +597,7 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
     relation of its first item: no words of its own, no kind of object named."""
     question = clues.question
     if (intent in ("list", "count") and clues.state.items and _PLURAL.search(question)
-            and not _KIND_WORD.search(question) and clues.ordinal is None
+            and not KIND_WORD.search(question) and clues.ordinal is None
             and not reader.subject_words(without_pointers(question))
             and not any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
         return "relist"
