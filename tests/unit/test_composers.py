@@ -666,3 +666,17 @@ def test_a_sub_technique_number_alone_is_read_in_the_family_discussed(rag: Atlas
     assert "AML.T0901.002" in reading.links.ids
     assert "AML.T0901.002" not in rag.answerer.read("hows it different frm .002", []).links.ids
     assert "AML.T0901.002" not in rag.answerer.read("version 1.002 of it", history).links.ids
+
+
+def test_a_control_search_finds_only_faintly_is_not_described(rag: AtlasRAG, monkeypatch) -> None:
+    """A message describing an attack finds some control faintly; only a close one is a
+    control the message describes."""
+    from atlas_rag.conversation.compose import security
+    from atlas_rag.conversation.reply import hit_of
+
+    ctx = rag.answerer.context
+    record = rag.catalog.records["AML.M0903"]
+    question = "keep records inside an encrypted vault"
+    for score, described in ((security.DESCRIBED_SCORE * 3, True), (security.DESCRIBED_SCORE / 2, False)):
+        monkeypatch.setattr(ctx, "search", lambda *a, score=score, **k: [hit_of(record, rag.catalog, score)])
+        assert bool(security._described_controls(ctx, question)) is described

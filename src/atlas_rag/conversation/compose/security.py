@@ -45,6 +45,10 @@ USE_CHARS = 200
 # 0.5 / 1 / 1.5 / 2 / 3 / 5: all turns 0.865 / 0.868 / 0.870 / 0.871 / 0.870 / 0.869, defend
 # 0.79 / 0.80 / 0.82 / 0.82 / 0.82 / 0.82; 2 is the middle of the plateau.
 DESCRIBED_MITIGATION = 2.0
+# Search scores a control this close at least when the message describes it rather than an
+# attack ("keep an inventory of every model we depend on" 0.9; "so our email agent can't be
+# tricked by instructions in emails" 0.17).
+DESCRIBED_SCORE = 0.3
 
 
 # A mapped write-up shows this many techniques, then names up to WEAKER more whose calibrated
@@ -165,7 +169,7 @@ def _proposed_control(ctx: Context, reading: Reading) -> str | None:
 def _described_controls(ctx: Context, question: str) -> dict[str, float]:
     """The mitigations the message's own words describe, scored for ranking."""
     found = [h for h in relative(ctx.search(question, ("mitigation",), 4), 0.8, 2)
-             if _describes(ctx, question, h.id)]
+             if h.score >= DESCRIBED_SCORE and _describes(ctx, question, h.id)]
     top = found[0].score if found else 1.0
     return {h.id: DESCRIBED_MITIGATION * h.score / top for h in found}
 
