@@ -680,3 +680,44 @@ def test_a_control_search_finds_only_faintly_is_not_described(rag: AtlasRAG, mon
     for score, described in ((security.DESCRIBED_SCORE * 3, True), (security.DESCRIBED_SCORE / 2, False)):
         monkeypatch.setattr(ctx, "search", lambda *a, score=score, **k: [hit_of(record, rag.catalog, score)])
         assert bool(security._described_controls(ctx, question)) is described
+
+
+def test_an_answer_about_several_objects_without_a_list_is_counted_by_ordinals(rag: AtlasRAG) -> None:
+    """After a comparison, "the second one" is its second object."""
+    from atlas_rag.conversation.state import read_state
+
+    text = ("**Seedbank Poisoning** ([AML.T0902]) and **Weathervane Model Cloning** ([AML.T0903]): "
+            "they serve different adversary goals.")
+    history = [("seedbank poisoning vs weathervane cloning", text)]
+    assert read_state(history, rag.catalog).items == ["AML.T0902", "AML.T0903"]
+    assert rag.answerer.read("case studies that use the second one?", history).subject_ids()[:1] == [
+        "AML.T0903"]
+    one = [("what is seedbank poisoning", "**Seedbank Poisoning** ([AML.T0902]) is a technique.")]
+    assert read_state(one, rag.catalog).items == []  # one object is no list
+
+
+def test_a_number_alone_is_an_id_of_the_conversation(rag: AtlasRAG) -> None:
+    linker = rag.answerer.reader.linker
+    assert "AML.T0903" in linker.ids("and which tactic is 0903 under", ["AML.T0902"]).ids
+    assert "AML.T0902.001" in linker.ids("what about 0902.1", ["AML.T0901"]).ids
+    assert "AML.M0901" in linker.ids("is 0901 any good", ["AML.M0903"]).ids
+    # The conversation showed that number: its object, whatever was discussed last.
+    assert "AML.T0901" in linker.ids("is 0901 under orchard surveying", ["AML.M0903", "AML.T0901"]).ids
+    assert not linker.ids("and which tactic is 0903 under").ids  # no kind to read it in
+    assert not linker.ids("order 0903-7 shipped", ["AML.T0902"]).ids
+
+
+def test_the_list_again_names_the_object_it_belonged_to(rag: AtlasRAG) -> None:
+    history = [("how many techniques are in orchard surveying",
+                "**Orchard Surveying** ([AML.TA0901]) has **2** techniques.\n\n"
+                "1. Lighthouse Beacon Probing ([AML.T0901])\n2. Weathervane Model Cloning ([AML.T0903])")]
+    answer = rag.ask("list them", history)
+    assert "AML.TA0901" in lead(answer) and "AML.T0901" in answer.citations
+
+
+def test_the_parent_points_at_the_parent_of_what_was_discussed(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import pointer_kind
+
+    assert pointer_kind("any case studies for the parent") == "parent"
+    assert pointer_kind("its parent technique?") == "parent"
+    assert pointer_kind("the parents' evening is on friday") == ""

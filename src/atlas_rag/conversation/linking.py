@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
@@ -39,6 +39,10 @@ GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Age
 GENERIC_NAMES = 3
 # A sub-technique's own number alone (".002"), the short form of ATLAS's ID notation.
 _SIBLING_ID = re.compile(r"(?<![\w.])\.(\d{3})\b")
+# ATLAS's four-digit number alone ("0053", "0010.3"), and the letters of each kind's IDs.
+_NUMBER_ALONE = re.compile(r"(?<![\w.#$-])(0\d{3})(?:\.(\d{1,3}))?(?![\w-]|\.\d)")
+KIND_LETTERS = {"technique": "T", "subtechnique": "T", "mitigation": "M", "case-study": "CS",
+                "tactic": "TA"}
 # A word names one object when it is in that object's name and on at most this many pages.
 NAME_WORD_PAGES = 3
 # ATLAS prefixes many names with the kind of system ("LLM Jailbreak", "Evade AI Model"); users
@@ -148,11 +152,11 @@ class Linker:
 
     # ------------------------------------------------------------------ public
 
-    def link(self, text: str, technique: str | None = None) -> Links:
-        """IDs, names and name variants in ``text`` (no search), most certain first. With the
-        ``technique`` under discussion, a sub-technique's own number alone (".002") is that
-        technique family's sub-technique."""
-        found = self.ids(text, technique)
+    def link(self, text: str, context: Sequence[str] = ()) -> Links:
+        """IDs, names and name variants in ``text`` (no search), most certain first. ``context``
+        (the objects discussed first, then the others the conversation showed) lets a short
+        form of an ID be read (see ``ids``)."""
+        found = self.ids(text, context)
         seen = {link.id for link in found.links}
         taken = [link.span for link in found.links if link.span]
         for link in self.names(text):
@@ -165,9 +169,11 @@ class Linker:
         found.links.sort(key=lambda link: -link.confidence)
         return found
 
-    def ids(self, text: str, technique: str | None = None) -> Links:
-        """IDs in any form; a bare ATT&CK-style ID is read in ATLAS context first."""
-        found = Links(self._sibling_ids(text, technique))
+    def ids(self, text: str, context: Sequence[str] = ()) -> Links:
+        """IDs in any form; a bare ATT&CK-style ID is read in ATLAS context first. In a
+        conversation, a number alone is the ID it numbers there ("is 0053 under execution"
+        after AML.T0053 was shown) and ".002" is the discussed technique family's sub-technique."""
+        found = Links(self._sibling_ids(text, context[:1]) + self._numbers_alone(text, context))
         for mention in find_id_mentions(text):
             span = (mention.start, mention.end)
             known = mention.atlas_id in self.catalog
@@ -184,10 +190,28 @@ class Linker:
                 found.unknown_ids.append(mention.atlas_id)
         return found
 
-    def _sibling_ids(self, text: str, technique: str | None) -> list[Link]:
+    def _numbers_alone(self, text: str, context: Sequence[str]) -> list[Link]:
+        """ATLAS numbers each kind of object with four digits from 0000, so a zero-led
+        four-digit number alone is an ID without its letters: of the first object in
+        ``context`` with that number, else of the discussed object's kind."""
+        found = []
+        for match in _NUMBER_ALONE.finditer(text):
+            number, sub = match.group(1), match.group(2)
+            numbered = [i for i in context if id_number(i) == number]
+            kinds = [KIND_LETTERS.get(self.catalog.records[i].type, "")
+                     for i in [*numbered, *context[:1]] if i in self.catalog]
+            for letters in kinds:
+                atlas_id = f"AML.{letters}{number}" + (
+                    f".{int(sub):03d}" if sub and letters == "T" else "")
+                if letters and atlas_id in self.catalog:
+                    found.append(Link(atlas_id, ID_CONFIDENCE, "id", (match.start(), match.end())))
+                    break
+        return found
+
+    def _sibling_ids(self, text: str, discussed: Sequence[str]) -> list[Link]:
         """".002" after a technique or one of its sub-techniques is that family's sub-technique
         002 ("hows it different frm .002" after AML.T0043.001): ATLAS's ID notation, short."""
-        record = self.catalog.records.get(technique or "")
+        record = self.catalog.records.get(discussed[0] if discussed else "")
         if record is None or record.type not in ("technique", "subtechnique"):
             return []
         parent = record.parent or record.id
@@ -374,6 +398,12 @@ def _shared(terms: set[str], name: str) -> float:
     name_terms = set(tokenize(name)) - SYSTEM_PREFIXES
     matched = [n for n in name_terms if any(same_word(n, t) for t in terms)]
     return len(matched) / len(name_terms) if name_terms else 0.0
+
+
+def id_number(atlas_id: str) -> str:
+    """The four digits of an ATLAS ID ("AML.T0053.001" -> "0053")."""
+    match = re.search(r"(\d{4})", atlas_id)
+    return match.group(1) if match else ""
 
 
 def _kind_family(kind: str) -> str:

@@ -22,7 +22,14 @@ from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .knowledge import KIND_WORD, TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word, kinds_named
 from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
-from .state import State, find_ordinal, points_back, read_state, without_pointers
+from .state import (
+    State,
+    conversation_ids,
+    find_ordinal,
+    points_back,
+    read_state,
+    without_pointers,
+)
 from .steps import asked_steps
 from .vocabulary import (
     ASKING_TERMS,
@@ -58,9 +65,10 @@ _PICKING = re.compile(
 _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
+# "The parent" is one too: a parent is always some object's parent (a relational noun).
 _KIND_POINTER = re.compile(
     r"\b(?:that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
-    r"|sub-?technique|technique)s?\b", re.IGNORECASE)
+    r"|sub-?technique|technique)s?\b|\bthe\s+(?P<relational>parent)\b", re.IGNORECASE)
 # "which technique", "what ATLAS mitigations", "every technique", "how many case studies": a
 # wh-determiner or a quantifier (closed classes of English) before a kind of object (at most
 # one word between) asks for objects of that kind, whatever else the message names.
@@ -159,7 +167,7 @@ class Reader:
 
     def read(self, question: str, history: Any = None) -> Reading:
         state = read_state(history, self.catalog)
-        links = self.linker.link(question, state.subjects[0] if state.subjects else None)
+        links = self.linker.link(question, conversation_ids(state))
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
         prediction = self.intents.predict(self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
@@ -481,7 +489,7 @@ def wh_kind(question: str) -> str:
 def pointer_kind(question: str) -> str:
     """The kind a pointer names ("that tactic": tactic), or ""."""
     match = _KIND_POINTER.search(question)
-    return kind_of_word(match.group("kind")) if match else ""
+    return kind_of_word(match.group("kind") or match.group("relational")) if match else ""
 
 
 # ---------------------------------------------------------------------- intent rules

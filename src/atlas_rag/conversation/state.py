@@ -125,7 +125,10 @@ def read_state(history: Any, catalog: Catalog) -> State:
         if not (items or subjects):
             continue
         if not state.subjects:
-            state.items, state.subjects = items, subjects
+            # An answer about several objects without a list of its own (a comparison) shows
+            # them in its lead: "the second one" counts them.
+            state.items = items or (subjects if len(subjects) > 1 else [])
+            state.subjects = subjects
             state.items_in_last = bool(items) and turn is turns[-1]
         elif navigating and items:
             # The user picked from a list last time ("#2"), then asks "and the last one?":
@@ -136,6 +139,13 @@ def read_state(history: Any, catalog: Catalog) -> State:
             continue
         break
     return state
+
+
+def conversation_ids(state: State) -> list[str]:
+    """The IDs a conversation has shown: what was discussed last first, then every ID of its
+    turns, most recent first."""
+    shown = [i for turn in reversed(state.turns) for i in find_ids(f"{turn.question} {turn.answer}")]
+    return list(dict.fromkeys([*state.subjects, *state.items, *shown]))
 
 
 def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:

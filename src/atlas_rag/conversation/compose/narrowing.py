@@ -149,7 +149,16 @@ def the_list(ctx: Context, reading: Reading) -> Reply:
     if reading.prediction is not None and reading.prediction.intent == "count":
         reply.para(f"The list above has **{len(items)}** {noun}.")
         return reply
-    reply.para(f"The {len(items)} {noun} of the list above:")
+    owner = _owner(reading)
+    of = f"{reply.name(owner)}, as listed above" if owner else "the list above"
+    reply.para(f"The {len(items)} {noun} of {of}:")
     for record in items:
         reply.item(record.id, reply.name(record.id, bold=False) + _detail(record))
     return reply
+
+
+def _owner(reading: Reading) -> str | None:
+    """The one object the list belonged to ("Defense Evasion" of its techniques), if any."""
+    subjects = reading.state.subjects
+    items = reading.subject_ids()
+    return subjects[0] if len(subjects) == 1 and subjects[0] not in items else None
