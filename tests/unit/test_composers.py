@@ -721,3 +721,19 @@ def test_the_parent_points_at_the_parent_of_what_was_discussed(rag: AtlasRAG) ->
     assert pointer_kind("any case studies for the parent") == "parent"
     assert pointer_kind("its parent technique?") == "parent"
     assert pointer_kind("the parents' evening is on friday") == ""
+
+
+def test_what_about_x_asks_the_last_question_again_of_x(rag: AtlasRAG) -> None:
+    first = "how do I defend against seedbank poisoning?"
+    history = [(first, rag.ask(first).text)]
+    reader = rag.answerer.reader
+    before = reader.read(first).intent
+    assert before == "defend"
+    for again in ("what about weathervane model cloning?", "and for weathervane model cloning",
+                  "same for weathervane model cloning"):
+        reading = reader.read(again, history)
+        assert reading.intent == before and reading.subject_ids()[:1] == ["AML.T0903"]
+    twice = [*history, ("what about weathervane model cloning?", "...")]
+    assert reader.read("and lighthouse beacon probing?", twice).intent == before  # chained
+    for other in ("and why is that bad", "what about its case studies", "and the second one?"):
+        assert not reader._elliptical(other)

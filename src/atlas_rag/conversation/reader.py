@@ -52,6 +52,15 @@ _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
 # "that one" points at an item shown, not at what the answer was about (English "one" as a
 # pro-form for a listed thing).
 _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
+# "what about X", "how about X", "and for X", "same for X", "and X?": English's frames for
+# asking the last question again of something else (a closed class).
+_ELLIPSIS = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|hmm)\W+)?(?:(?:what|how)\s+about|(?:and|same)\s+(?:for|with)"
+                       r"|and)\b\W*", re.IGNORECASE)
+ELLIPTICAL_WORDS = 4  # the new subject alone: a name is short
+_WORD = re.compile(r"[\w.&'-]+")
+# What a question asked again of a new subject can ask (one subject's answer, not a
+# comparison of two, nor a described system or write-up).
+ASKED_AGAIN = ("defend", "attack", "list", "count", "explain")
 _ONES = re.compile(r"\b(?:ones|of (?:them|em|those|these))\b", re.IGNORECASE)
 # Words that pick some of the items just listed ("which of those", "any of them", "the ones
 # that", "only those with"): a closed class of English partitives and determiners. A bare "of
@@ -170,6 +179,7 @@ class Reader:
         links = self.linker.link(question, conversation_ids(state))
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
         prediction = self.intents.predict(self.linker.correct(without_opening(question)))
+        prediction = self._asked_again(question, state) or prediction
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         ordinal = find_ordinal(question) if state.items and not confident else None
         picking = bool(_PICKING.search(question))
@@ -197,6 +207,28 @@ class Reader:
         reading = Reading(question, intent, target, prediction, links, state=state)
         self._subjects(reading, ordinal)
         return reading
+
+    def _asked_again(self, question: str, state: State) -> Prediction | None:
+        """"what about model inversion?", "same for jailbreaks" right after a question: the
+        last question that was not itself such a follow-up, asked again of a new subject."""
+        if not state.turns or not self._elliptical(question):
+            return None
+        for turn in reversed(state.turns):
+            if not self._elliptical(turn.question):
+                before = self.intents.predict(self.linker.correct(without_opening(turn.question)))
+                return before if before.intent in ASKED_AGAIN else None
+        return None
+
+    def _elliptical(self, question: str) -> bool:
+        """The message is a frame of asking again and a new subject alone: no kind of
+        object, no ordinal, no words of asking."""
+        match = _ELLIPSIS.match(question)
+        if not match or find_ordinal(question) is not None:
+            return False
+        rest = question[match.end():]
+        words = self.subject_words(rest)
+        return (0 < len(words) <= ELLIPTICAL_WORDS and not KIND_WORD.search(rest)
+                and len(words) == len(_WORD.findall(without_pointers(rest))))
 
     def _subjects(self, reading: Reading, ordinal: int | None) -> None:
         own = [self._confirmed(reading, link) for link in reading.links.links
