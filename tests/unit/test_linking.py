@@ -216,3 +216,11 @@ def test_a_wider_name_replaces_an_exact_name_it_covers() -> None:
 
     assert _wider((0, 26), (13, 26)) and not _wider((13, 26), (13, 26))
     assert not _wider((0, 10), (13, 26)) and not _wider((0, 10), None)
+
+
+def test_whole_words_come_from_the_configured_models_vocabulary(tmp_path) -> None:
+    from atlas_rag.embeddings import whole_words
+
+    (tmp_path / "vocab.txt").write_text("[CLS]\nharbour\n##ing\nquay\n42\n", encoding="utf-8")
+    assert whole_words(tmp_path) == frozenset({"harbour", "quay"})
+    assert whole_words(tmp_path / "missing") == frozenset()

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
-from ..embeddings import whole_words
 from ..ids import find_id_mentions
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
@@ -116,7 +115,9 @@ class Links:
 class Linker:
     """Links messages to the objects of one catalog."""
 
-    def __init__(self, catalog: Catalog, retriever: Retriever) -> None:
+    def __init__(self, catalog: Catalog, retriever: Retriever,
+                 english: frozenset[str] = frozenset()) -> None:
+        """``english``: words that are words, never typos (``embeddings.whole_words``)."""
         self.catalog = catalog
         self.retriever = retriever
         # Every name variant as its stemmed terms, with and without the system prefix.
@@ -137,7 +138,7 @@ class Linker:
             for term in set(tokenize(f"{record.name} {record.description}")):
                 pages_with[term] = pages_with.get(term, 0) + 1
         # English words are words, not typos of ATLAS's ("difference", "extracting").
-        self._vocabulary = frozenset(vocabulary) | whole_words()
+        self._vocabulary = frozenset(vocabulary) | english
         self._pages_with = pages_with
         # Words that, on their own, name one object: in one object's names and rare elsewhere.
         owners: dict[str, set[str]] = {}
