@@ -737,3 +737,15 @@ def test_what_about_x_asks_the_last_question_again_of_x(rag: AtlasRAG) -> None:
     assert reader.read("and lighthouse beacon probing?", twice).intent == before  # chained
     for other in ("and why is that bad", "what about its case studies", "and the second one?"):
         assert not reader._elliptical(other)
+
+
+def test_mitigations_asked_of_a_described_technique_are_that_techniques(rag: AtlasRAG, monkeypatch) -> None:
+    """"what mitigations are there for <a description search surely finds>": that
+    technique's mitigations, not mitigations resembling the words."""
+    from atlas_rag.conversation.linking import Link
+
+    reader = rag.answerer.reader
+    monkeypatch.setattr(reader, "sure_link", lambda text, types=None: Link("AML.T0903", 0.9, "search"))
+    answer = compose(rag, "what mitigations are there for copying a model through its endpoint",
+                     "list", "mitigation")
+    assert "AML.T0903" in lead(answer) and "AML.M0901" in answer.citations

@@ -225,9 +225,8 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
 def _described_subject(ctx: Context, reading: Reading, types: tuple[str, ...]) -> str | None:
     """Objects of one kind asked for by words that search surely finds an object of another
     kind for ("which tactic is data poisoning under", "case studies of model inversion") are
-    that object's relation of the kind. Mitigations for a description go to the defence
-    composer, which weighs every technique described."""
-    if "mitigation" in types or not ctx.reader.subject_words(reading.question):
+    that object's relation of the kind ("what mitigations are there for model inversion")."""
+    if not ctx.reader.subject_words(reading.question):
         return None
     sure = ctx.reader.sure_link(reading.question)
     if sure is None:
