@@ -224,3 +224,23 @@ def test_whole_words_come_from_the_configured_models_vocabulary(tmp_path) -> Non
     (tmp_path / "vocab.txt").write_text("[CLS]\nharbour\n##ing\nquay\n42\n", encoding="utf-8")
     assert whole_words(tmp_path) == frozenset({"harbour", "quay"})
     assert whole_words(tmp_path / "missing") == frozenset()
+
+
+def test_a_one_word_name_in_another_form_of_its_word_is_an_everyday_word(
+        tmp_path, fixture_release) -> None:
+    """"collect unemployment money" does not name Collection; "what is collection" does."""
+    import yaml
+
+    from atlas_rag.conversation.linking import NAME_WORD_CONFIDENCE, Linker
+    from atlas_rag.release import load_release
+
+    data = yaml.safe_load(fixture_release.read_text(encoding="utf-8"))
+    tactic = next(t for t in data["matrices"][0]["tactics"] if t["id"] == "AML.TA0903")
+    tactic["name"] = "Siphoning"
+    path = tmp_path / "release.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    linker = Linker(load_release(path), None)  # type: ignore[arg-type]  # names need no search
+    inflected = [link for link in linker.names("they siphoned the ledger") if link.id == "AML.TA0903"]
+    assert [(link.how, link.confidence) for link in inflected] == [("name-word", NAME_WORD_CONFIDENCE)]
+    named = [link for link in linker.names("what is siphoning") if link.id == "AML.TA0903"]
+    assert named and named[0].confidence > NAME_WORD_CONFIDENCE

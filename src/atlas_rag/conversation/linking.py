@@ -362,8 +362,17 @@ class Linker:
         kept = [i for i, name in best.items()
                 if not any(name < other for j, other in best.items() if j != i)]
         kept.sort(key=lambda i: (-len(best[i]), i))
-        return [Link(i, GENERIC_NAME_CONFIDENCE if self._generic(i, best[i]) else NAME_TERMS_CONFIDENCE,
-                     "name-terms", _term_span(text, best[i])) for i in kept]
+        return [self._by_terms(text, i, best[i]) for i in kept]
+
+    def _by_terms(self, text: str, atlas_id: str, terms: frozenset[str]) -> Link:
+        span = _term_span(text, terms)
+        if len(terms) == 1 and span and normalize_name(text[span[0]:span[1]]) not in {
+                normalize_name(n) for n in self.catalog.names_of(self.catalog.records[atlas_id])}:
+            # A one-word name in another form of its word ("collect" for Collection) is an
+            # everyday word until search confirms it, as one word of a longer name is.
+            return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
+        confidence = GENERIC_NAME_CONFIDENCE if self._generic(atlas_id, terms) else NAME_TERMS_CONFIDENCE
+        return Link(atlas_id, confidence, "name-terms", span)
 
     def _generic(self, atlas_id: str, terms: frozenset[str]) -> bool:
         """Terms that many unrelated names of the same kind share ("agent tool" in five
