@@ -102,6 +102,14 @@ def id_kind(atlas_id: str) -> str:
     return "subtechnique" if kind == "technique" and match.group(3) else kind
 
 
+def id_letters_and_number(atlas_id: str) -> tuple[str, str]:
+    """``AML.T0053.001`` -> ("T", "0053"): the kind's letters and the four-digit number."""
+    match = ATLAS_ID_RE.fullmatch(atlas_id)
+    if not match:
+        raise ValueError(f"not an ATLAS ID: {atlas_id!r}")
+    return match.group(1).upper(), match.group(2)
+
+
 def parent_id(atlas_id: str) -> str | None:
     """``AML.T0051.001`` -> ``AML.T0051``; None for IDs without a parent."""
     canonical = normalize_id(atlas_id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog, normalize_name
-from ..ids import find_id_mentions
+from ..ids import find_id_mentions, id_letters_and_number
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
 from .knowledge import family
@@ -38,10 +38,8 @@ GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Age
 GENERIC_NAMES = 3
 # A sub-technique's own number alone (".002"), the short form of ATLAS's ID notation.
 _SIBLING_ID = re.compile(r"(?<![\w.])\.(\d{3})\b")
-# ATLAS's four-digit number alone ("0053", "0010.3"), and the letters of each kind's IDs.
+# ATLAS's four-digit number alone ("0053", "0010.3").
 _NUMBER_ALONE = re.compile(r"(?<![\w.#$-])(0\d{3})(?:\.(\d{1,3}))?(?![\w-]|\.\d)")
-KIND_LETTERS = {"technique": "T", "subtechnique": "T", "mitigation": "M", "case-study": "CS",
-                "tactic": "TA"}
 # A word names one object when it is in that object's name and on at most this many pages.
 NAME_WORD_PAGES = 3
 # ATLAS prefixes many names with the kind of system ("LLM Jailbreak", "Evade AI Model"); users
@@ -195,16 +193,17 @@ class Linker:
         """ATLAS numbers each kind of object with four digits from 0000, so a zero-led
         four-digit number alone is an ID without its letters: of the first object in
         ``context`` with that number, else of the discussed object's kind."""
+        shown = [id_letters_and_number(i) for i in context if i in self.catalog]
+        discussed = shown[:1] if context and context[0] in self.catalog else []
         found = []
         for match in _NUMBER_ALONE.finditer(text):
             number, sub = match.group(1), match.group(2)
-            numbered = [i for i in context if id_number(i) == number]
-            kinds = [KIND_LETTERS.get(self.catalog.records[i].type, "")
-                     for i in [*numbered, *context[:1]] if i in self.catalog]
+            kinds = [letters for letters, n in shown if n == number] + [
+                letters for letters, _ in discussed]
             for letters in kinds:
                 atlas_id = f"AML.{letters}{number}" + (
                     f".{int(sub):03d}" if sub and letters == "T" else "")
-                if letters and atlas_id in self.catalog:
+                if atlas_id in self.catalog:
                     found.append(Link(atlas_id, ID_CONFIDENCE, "id", (match.start(), match.end())))
                     break
         return found
@@ -408,12 +407,6 @@ def _shared(terms: set[str], name: str) -> float:
     name_terms = set(tokenize(name)) - SYSTEM_PREFIXES
     matched = [n for n in name_terms if any(same_word(n, t) for t in terms)]
     return len(matched) / len(name_terms) if name_terms else 0.0
-
-
-def id_number(atlas_id: str) -> str:
-    """The four digits of an ATLAS ID ("AML.T0053.001" -> "0053")."""
-    match = re.search(r"(\d{4})", atlas_id)
-    return match.group(1) if match else ""
 
 
 def _kind_family(kind: str) -> str:

@@ -178,8 +178,8 @@ class Reader:
         state = read_state(history, self.catalog)
         links = self.linker.link(question, conversation_ids(state))
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
-        prediction = self.intents.predict(self.linker.correct(without_opening(question)))
-        prediction = self._asked_again(question, state) or prediction
+        prediction = self._asked_again(question, state) or self.intents.predict(
+            self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         ordinal = find_ordinal(question) if state.items and not confident else None
         picking = bool(_PICKING.search(question))
