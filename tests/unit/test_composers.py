@@ -749,3 +749,32 @@ def test_mitigations_asked_of_a_described_technique_are_that_techniques(rag: Atl
     answer = compose(rag, "what mitigations are there for copying a model through its endpoint",
                      "list", "mitigation")
     assert "AML.T0903" in lead(answer) and "AML.M0901" in answer.citations
+
+
+def test_a_described_system_asking_for_controls_leads_with_the_fixes(rag: AtlasRAG) -> None:
+    system = ("Our flagship predictor answers anyone who queries it, and our ledgers sit in an "
+              "unguarded silo snapshot.")
+    fixes = compose(rag, system + " Which controls should we put in first?", "threat_model",
+                    "mitigation")
+    assert lead(fixes).startswith("To fix first:")
+    assert {"AML.M0901", "AML.M0903"} & set(find_ids(lead(fixes)))
+    threats = compose(rag, system + " What should we worry about?", "threat_model", "technique")
+    assert not lead(threats).startswith("To fix first:")
+
+
+def _asked(rag: AtlasRAG, questions: list[str], target: str) -> Answer:
+    history: list[tuple[str, str]] = []
+    for question in questions:
+        answer = compose(rag, question, "list", target, history=history)
+        history.append((question, answer.text))
+    return answer
+
+
+def test_both_asks_for_what_the_two_objects_share(rag: AtlasRAG) -> None:
+    shared = _asked(rag, ["which case studies used AML.T0902?", "and AML.T0903?",
+                          "which ones used both"], "case_study")
+    assert "for both" in lead(shared) and shared.items == ["AML.CS0901"]
+    apart = _asked(rag, ["which case studies used AML.T0902?", "and AML.T0904?",
+                         "case studies that used both"], "case_study")
+    assert "lists no case study for both" in lead(apart)
+    assert {"AML.CS0901", "AML.CS0902"} <= set(apart.citations)  # then each one's

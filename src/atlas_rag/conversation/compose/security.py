@@ -321,7 +321,12 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
     chosen = sorted(scores, key=lambda i: -scores[i])[:THREATS_SHOWN]
     labels = [c.label for c in components]
     system = f"a system with {join(labels)}" if labels else "this system"
-    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen})
+    # A description that ends by asking for controls ("what permissions should it get")
+    # brings forward the mitigations its own words describe, as a defence question does.
+    boost = _described_controls(ctx, text) if _may_ask_fixes(reading) else {}
+    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen}, boost)
+    for lead in LEADS_BY_KIND.get(reading.target, ()):
+        lead(ctx, reply, reading, [c.id for c in ranked[:FIXES_SHOWN]])
     reply.para(f"For {system}, the ATLAS techniques to look at first are "
                f"{reply.names(chosen[:4])}. By tactic, in matrix order:")
     order = {c.id: n for n, c in enumerate(ranked)}
@@ -369,7 +374,7 @@ def incident(ctx: Context, reading: Reading) -> Reply:
         return reply
     strongest = [h.id for h in sorted(hits, key=lambda h: -h.score)[:LEAD_NAMES]]
     fixes = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:FIXES_SHOWN]
-    for lead in INCIDENT_LEADS.get(reading.target, ()):
+    for lead in LEADS_BY_KIND.get(reading.target, ()):
         lead(ctx, reply, reading, [f.id for f in fixes])
     reply.para(f"This write-up maps to {len(hits)} ATLAS technique{'s' if len(hits) > 1 else ''}; "
                f"the clearest are {reply.names(strongest)}. In the order of the ATLAS matrix, "
@@ -393,24 +398,26 @@ def _may_ask_fixes(reading: Reading) -> bool:
 
 
 def _fixes_first(ctx: Context, reply: Reply, reading: Reading, fixes: list[str]) -> None:
-    """An incident told to ask what to fix ("how do we stop this happening again") hears the
-    fixes first; the mapping that supports them follows."""
+    """An incident or a described system told to ask what to fix ("how do we stop this
+    happening again", "which controls make sense") hears the fixes first; the techniques
+    that support them follow."""
     if fixes:
         reply.para(f"To fix first: {reply.names(fixes[:LEAD_NAMES])}, the ATLAS mitigations "
-                   "covering most of the techniques this shows (details below).")
+                   "covering most of the techniques below.")
 
 
 def _documented_first(ctx: Context, reply: Reply, reading: Reading, fixes: list[str]) -> None:
-    """An incident told to ask whether it is documented ("is that covered anywhere?") hears
-    the closest case studies first."""
+    """An incident or a described system told to ask whether it is documented ("is that
+    covered anywhere?") hears the closest case studies first."""
     found = relative(ctx.search(reading.question, ("case-study",), 3), DOCUMENTED_SHARE, 3)
     if found:
         reply.para("The closest documented ATLAS case studies: "
                    + reply.names([h.id for h in found]) + ".")
 
 
-# What an incident answer leads with, by the kind of object the question asks for.
-INCIDENT_LEADS: dict[str, tuple[Callable[[Context, Reply, Reading, list[str]], None], ...]] = {
+# What an incident or threat-model answer leads with, by the kind of object the question asks
+# for (the reader's target): the same answer serves "what is this" and "what do we do".
+LEADS_BY_KIND: dict[str, tuple[Callable[[Context, Reply, Reading, list[str]], None], ...]] = {
     "mitigation": (_fixes_first,),
     "case_study": (_documented_first,),
 }
