@@ -28,20 +28,45 @@ DOCUMENT_RESULTS = 15
 # mapping eval (the candidate techniques of held-out case studies and write-ups), and the
 # threshold is the one with the best F1 on that half. Refit after a model change with
 # `atlas-rag eval --suite mapping --out DIR` then `python scripts/fit_mapping.py DIR/eval.json`.
-WEIGHTS = {"window": 1.78, "support": 1.03, "document": 1.15, "together": 2.45}
-BIAS = -3.92
-MIN_CONFIDENCE = 0.235
+WEIGHTS = {"window": 1.62, "support": 0.92, "document": 1.24, "together": 2.48}
+BIAS = -3.75
+MIN_CONFIDENCE = 0.240
 MAX_RESULTS = 25
 # "together": the techniques with the most textual evidence are the anchors; a technique's
 # value is the largest share of an anchor's case studies that also use it (add-one smoothed).
 ANCHORS = 3
 
 
+# English abbreviations that end in a full stop inside a sentence ("e.g. the", "vs. a"): a
+# word with a stop inside it, a word of one or two letters, or one of these (a closed class).
+ABBREVIATIONS = frozenset({"etc", "approx", "incl", "esp", "misc", "resp", "cf", "viz"})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Za-z0-9\"'(\[])")
+
+
 def sentences(text: str) -> list[str]:
-    """Sentences of a free-text report (paragraph breaks and bullets also end one)."""
+    """Sentences of a free-text report (paragraph breaks and bullets also end one). Chat is
+    often typed in lower case, so a sentence may start with a small letter."""
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n|\n\s*[-*•]\s+|\n(?=[A-Z])", text)
-    return [re.sub(r"\s+", " ", p).strip() for p in parts if len(p.strip()) >= 25]
+    parts = re.split(r"\n\s*\n|\n\s*[-*•]\s+|\n(?=[A-Z])", text)
+    out = [piece for part in parts for piece in _split_sentences(part)]
+    return [re.sub(r"\s+", " ", p).strip() for p in out if len(p.strip()) >= 25]
+
+
+def _split_sentences(text: str) -> list[str]:
+    """``text`` cut after each full stop, question or exclamation mark that ends a sentence."""
+    out, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        last = (text[start:match.start()].split() or [""])[-1]
+        if last.endswith(".") and _abbreviation(last[:-1].lstrip("(\"'")):
+            continue
+        out.append(text[start:match.start()])
+        start = match.end()
+    out.append(text[start:])
+    return out
+
+
+def _abbreviation(word: str) -> bool:
+    return "." in word or len(word) <= 2 or word.lower() in ABBREVIATIONS
 
 
 @dataclass

@@ -28,3 +28,15 @@ def test_the_anchors_are_the_techniques_with_the_most_textual_evidence(catalog: 
     assert found["AML.T0903"].together > 0.0  # used with the clear anchor in a case study
     assert found["AML.T0904"].together == 0.0  # never used with it
     assert found["AML.T0903"].confidence() > found["AML.T0904"].confidence()
+
+
+def test_sentences_typed_in_lower_case_are_still_sentences() -> None:
+    from atlas_rag.mapping import sentences
+
+    text = ("someone pulled a model from a public hub, e.g. the sentiment one. the box then "
+            "opened a shell to a vps vs. our usual proxy. what is this in atlas terms?")
+    assert sentences(text) == [
+        "someone pulled a model from a public hub, e.g. the sentiment one.",
+        "the box then opened a shell to a vps vs. our usual proxy.",
+        "what is this in atlas terms?",
+    ]
