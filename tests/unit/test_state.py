@@ -11,6 +11,7 @@ from atlas_rag.conversation.state import (
     history_turns,
     points_back,
     read_state,
+    recent_subjects,
 )
 from atlas_rag.conversation.vocabulary import shifts_topic, without_defining, without_opening
 
@@ -151,3 +152,19 @@ def test_the_frame_of_a_definition_question_is_not_searched(text: str, kept: str
 ])
 def test_opening_acknowledgements_are_dropped(text: str, kept: str) -> None:
     assert without_opening(text) == kept
+
+
+def test_the_subjects_the_question_named_come_first(catalog: Catalog) -> None:
+    verdict = ("**No.** **Seedbank Poisoning** ([AML.T0902]) was not used in **Glasshouse "
+               "Cartographer Incident** ([AML.CS0902]) in ATLAS 0.9.0.")
+    named = read_state([("is this basically the glasshouse cartographer incident?", verdict)], catalog)
+    assert named.subjects == ["AML.CS0902", "AML.T0902"]
+    by_odd_id = read_state([("was AML.CS902 it?", verdict)], catalog)
+    assert by_odd_id.subjects[0] == "AML.CS0902"
+    unnamed = read_state([("is this it?", verdict)], catalog)
+    assert unnamed.subjects == ["AML.T0902", "AML.CS0902"]
+
+
+def test_recent_subjects_go_back_through_the_answers(catalog: Catalog) -> None:
+    state = read_state([("q", LIST_ANSWER), ("r", CARD_ANSWER)], catalog)
+    assert recent_subjects(state, catalog) == ["AML.T0904", "AML.TA0903", "AML.T0902"]

@@ -28,6 +28,7 @@ from .state import (
     find_ordinal,
     points_back,
     read_state,
+    recent_subjects,
     without_pointers,
 )
 from .steps import asked_steps
@@ -49,6 +50,8 @@ IN_ATLAS = 0.55
 # "them" as spoken and typed: "list em").
 _PLURAL = re.compile(r"\b(them|em|those|these|all of them|both|either|each)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
+# English's dual pointer: "both" is two objects, never the items of a longer list.
+_BOTH = re.compile(r"\b(both)\b", re.IGNORECASE)
 # "that one" points at an item shown, not at what the answer was about (English "one" as a
 # pro-form for a listed thing).
 _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
@@ -202,8 +205,8 @@ class Reader:
                 question):
             # "which ones ..." asks for more of the kind the previous question was about,
             # unless it says its kind ("what mitigations cover both of them").
-            before = self.intents.predict(state.turns[-1].question).target
-            target = before if before != "none" else target
+            before = self._last_asked(state)
+            target = before.target if before is not None and before.target != "none" else target
         reading = Reading(question, intent, target, prediction, links, state=state)
         self._subjects(reading, ordinal)
         return reading
@@ -213,10 +216,15 @@ class Reader:
         last question that was not itself such a follow-up, asked again of a new subject."""
         if not state.turns or not self._elliptical(question):
             return None
+        before = self._last_asked(state)
+        return before if before is not None and before.intent in ASKED_AGAIN else None
+
+    def _last_asked(self, state: State) -> Prediction | None:
+        """The reading of the last question that was not an elliptical follow-up: what the
+        conversation last asked ("what about direct" asked the question before it again)."""
         for turn in reversed(state.turns):
             if not self._elliptical(turn.question):
-                before = self.intents.predict(self.linker.correct(without_opening(turn.question)))
-                return before if before.intent in ASKED_AGAIN else None
+                return self.intents.predict(self.linker.correct(without_opening(turn.question)))
         return None
 
     def _elliptical(self, question: str) -> bool:
@@ -284,6 +292,8 @@ class Reader:
             pointed = state.items
         else:
             pointed = state.subjects or state.items[:1]
+        if _BOTH.search(reading.question):
+            pointed = self._both(state) or pointed
         # "that tactic" is an object ("other techniques in that tactic"); "list its
         # mitigations" asks for a relation of the subject itself.
         if reading.target == "mitigation":
@@ -294,6 +304,23 @@ class Reader:
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _both(self, state: State) -> list[str]:
+        """The two objects "both" points at: the last list's when it had two, else the last
+        answer's two subjects, else the subjects of the last two answers ("how many case
+        studies used indirect injection" - "what about direct" - "which ones used both")."""
+        recent = [i for i in recent_subjects(state, self.catalog) if i in self.catalog]
+        alike = [i for i in recent if recent and self._family(i) == self._family(recent[0])]
+        for pair in (list(dict.fromkeys(state.items)), list(dict.fromkeys(state.subjects)),
+                     alike[:2]):
+            if len(pair) == 2 and all(i in self.catalog for i in pair):
+                return pair
+        return []
+
+    def _family(self, atlas_id: str) -> str:
+        """The kind of an object, a sub-technique counting as a technique."""
+        kind = self.catalog.records[atlas_id].type
+        return "technique" if kind in TECHNIQUE_TYPES else kind
 
     def _techniques_behind(self, state: State, pointed: list[str]) -> list[str]:
         """ATLAS ties mitigations to techniques only: asked for the mitigations of tactics just
@@ -503,6 +530,11 @@ def _sure(found: list[Link]) -> Link | None:
 _THEY = re.compile(r"\b(they|their|theirs)\b", re.IGNORECASE)
 
 
+def asks_jointly(question: str) -> bool:
+    """The message asks about two objects together ("case studies that used both")."""
+    return bool(_BOTH.search(question))
+
+
 def points_at_several(question: str) -> bool:
     """The message points at several things ("them", "both", "either one", "they")."""
     return bool(_PLURAL.search(question) or _THEY.search(question))
@@ -636,6 +668,9 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"list them", "how many of them" right after a list asks for its items, not for a
     relation of its first item: no words of its own, no kind of object named."""
     question = clues.question
+    pointers = {m.lower() for m in _PLURAL.findall(question)}
+    if pointers == {"both"} and len(set(clues.state.items)) != 2:
+        return None  # "which ones used both" after a list of ten: two other objects
     if (intent in ("list", "count") and clues.state.items and _PLURAL.search(question)
             and not KIND_WORD.search(question) and clues.ordinal is None
             and not reader.subject_words(without_pointers(question))

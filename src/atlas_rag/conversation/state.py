@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog
-from ..ids import find_ids
+from ..ids import find_id_mentions, find_ids
 
 # Ordinal references are formal: ordinal words, "#3", "number 3", "3rd", "item 3".
 ORDINAL_WORDS = {
@@ -40,6 +40,8 @@ _POINTER_RE = re.compile(
 )
 # A paragraph naming this many objects, in an answer with no list and no subject, is its list.
 INLINE_LIST = 3
+# A name this short ("AI", "ML") is a word of many questions, not a mention of its object.
+MIN_NAME_CHARS = 4
 _SOURCES_RE = re.compile(r"<details>.*?</details>", re.DOTALL | re.IGNORECASE)
 _NUMBERED_RE = re.compile(r"^\s*(\d{1,3})[.)]\s+(.*)$")
 _BULLET_RE = re.compile(r"^\s*[-*•]\s+(.*)$")
@@ -128,7 +130,7 @@ def read_state(history: Any, catalog: Catalog) -> State:
             # An answer about several objects without a list of its own (a comparison) shows
             # them in its lead: "the second one" counts them.
             state.items = items or (subjects if len(subjects) > 1 else [])
-            state.subjects = subjects
+            state.subjects = named_first(subjects, turn.question, catalog)
             state.items_in_last = bool(items) and turn is turns[-1]
         elif navigating and items:
             # The user picked from a list last time ("#2"), then asks "and the last one?":
@@ -139,6 +141,28 @@ def read_state(history: Any, catalog: Catalog) -> State:
             continue
         break
     return state
+
+
+def named_first(subjects: list[str], question: str, catalog: Catalog) -> list[str]:
+    """An answer's subjects with those its question named (by ID or whole name) first: "is
+    this basically ShadowRay?" answered about a technique and ShadowRay makes "its
+    techniques" ShadowRay's."""
+    asked = {mention.atlas_id for mention in find_id_mentions(question)}
+    text = f" {' '.join(re.findall(r'[a-z0-9]+', question.lower()))} "
+
+    def named(atlas_id: str) -> bool:
+        words = " ".join(re.findall(r"[a-z0-9]+", catalog.records[atlas_id].name.lower()))
+        return atlas_id in asked or (len(words) >= MIN_NAME_CHARS and f" {words} " in text)
+
+    return sorted(subjects, key=lambda i: not named(i))
+
+
+def recent_subjects(state: State, catalog: Catalog) -> list[str]:
+    """What the answers were about, the most recent answer's first, each once."""
+    out: list[str] = []
+    for turn in reversed(state.turns):
+        out += answer_items(turn.answer, catalog)[1]
+    return list(dict.fromkeys(out))
 
 
 def conversation_ids(state: State) -> list[str]:

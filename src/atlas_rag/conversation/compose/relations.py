@@ -23,7 +23,7 @@ from ..knowledge import (
     techniques_of_case_study,
 )
 from ..linking import NAMED_HOW
-from ..reader import Reading, points_at_several
+from ..reader import Reading, asks_jointly, points_at_several
 from ..reply import Reply, hit_of, kind_name
 from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
 from .objects import card
@@ -202,8 +202,12 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     reply = Reply(ctx.catalog)
     subjects = ctx.subjects(reading) or _weak_subjects(ctx, reading)
     if subjects:
+        pointed = _each_pointed(ctx, reading, subjects)
+        if len(pointed) == 2 and asks_jointly(reading.question) and _jointly(
+                ctx, reading, reply, pointed, count):
+            return reply
         # "does either one have mitigations": each object pointed at, one after another.
-        for n, atlas_id in enumerate(_each_pointed(ctx, reading, subjects)):
+        for n, atlas_id in enumerate(pointed):
             if n:
                 reply.para("")
             _answer_one(ctx, reading, reply, atlas_id, count)
@@ -255,13 +259,43 @@ def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, cou
         write_listing(ctx, reply, record, listing, count)
 
 
+def _jointly(ctx: Context, reading: Reading, reply: Reply, ids: list[str], count: bool) -> bool:
+    """"case studies that used both": the objects related to each of the two, in the first
+    one's order. When none is, that is said and each one's follow (returns False)."""
+    records = [ctx.catalog.records[i] for i in ids]
+    functions = [f for r in records if (f := RELATIONS.get((reading.target, r.type)))]
+    if len(functions) < 2:
+        return False
+    first, second = (f(ctx.catalog, r) for f, r in zip(functions, records, strict=True))
+    shared = [i for i in first.ids if i in set(second.ids)]
+    names = f"both {reply.name(ids[0])} and {reply.name(ids[1])}"
+    version = ctx.catalog.version
+    if not shared:
+        reply.para(f"ATLAS {version} lists no {kind_name(first.kind, 1)} for {names}. "
+                   "Each one's:")
+        return False
+    noun = kind_name(first.kind, len(shared))
+    reply.para(f"ATLAS {version} lists **{len(shared)}** {noun} for {names}"
+               + ("." if count and len(shared) > SHOW_AFTER_COUNT else ":"))
+    if count and len(shared) > SHOW_AFTER_COUNT:
+        _compact(reply, shared)
+        return True
+    for atlas_id in shared:
+        detail = shorten(first.details.get(atlas_id, ""), DETAIL_CHARS)
+        reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f": {detail}" if detail else ""))
+    return True
+
+
 def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[str]:
     """The subjects to answer for: all those of the first one's kind when the message points
     at several ("does either one have mitigations", "their case studies"), else the first."""
     if reading.source != "history" or not points_at_several(reading.question):
         return subjects[:1]
-    kind = ctx.catalog.records[subjects[0]].type
-    return [i for i in subjects if ctx.catalog.records[i].type == kind][:EACH_SHOWN]
+    def family(atlas_id: str) -> str:  # a technique and a sub-technique are alike here
+        kind = ctx.catalog.records[atlas_id].type
+        return "technique" if kind in TECHNIQUE_TYPES else kind
+
+    return [i for i in subjects if family(i) == family(subjects[0])][:EACH_SHOWN]
 
 
 def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
