@@ -244,3 +244,11 @@ def test_a_one_word_name_in_another_form_of_its_word_is_an_everyday_word(
     assert [(link.how, link.confidence) for link in inflected] == [("name-word", NAME_WORD_CONFIDENCE)]
     named = [link for link in linker.names("what is siphoning") if link.id == "AML.TA0903"]
     assert named and named[0].confidence > NAME_WORD_CONFIDENCE
+
+
+def test_a_clipped_word_is_the_one_name_word_it_begins(linker: Linker) -> None:
+    from atlas_rag.conversation.linking import _completed
+
+    assert linker.correct("any weatherv cases") == "any weathervane cases"
+    assert _completed("creds", ("credential", "credentials", "create")) == "credential"
+    assert _completed("expo", ("exposure", "export")) is None  # two words begin so

@@ -393,7 +393,18 @@ class Linker:
     def _closest(self, word: str) -> str | None:
         if word in self._vocabulary or word in STOPWORDS:
             return None
-        return _closest_word(word, self._correction_words)
+        return _closest_word(word, self._correction_words) or _completed(word, self._correction_words)
+
+
+@functools.lru_cache(maxsize=4096)
+def _completed(word: str, candidates: tuple[str, ...]) -> str | None:
+    """A clipped word ("exfil", "recon", "creds") is the one word of ATLAS's names it begins
+    (in any of that word's forms): chat shortens long words by cutting their end."""
+    stem = word[:-1] if word.endswith("s") else word
+    found = [c for c in candidates if c.startswith(stem) and len(c) > len(word)]
+    if not found or len({tokenize(c)[0] for c in found if tokenize(c)}) != 1:
+        return None
+    return min(found, key=len)
 
 
 @functools.lru_cache(maxsize=4096)
