@@ -70,3 +70,14 @@ def test_the_step_answer_leads_with_the_technique_and_quotes_the_step(rag: Atlas
     lead = text.split("\n\n", 1)[0]
     assert "AML.T0902" in lead and "step 2" in lead and "AML.CS0901" in lead
     assert "tainted kernels" in text  # the step's own text
+
+
+def test_a_step_names_its_tactic_by_id_and_answers_the_relation_asked(rag: AtlasRAG) -> None:
+    answerer = rag.answerer
+    reading = answerer.read("the step where they scraped the release calendar, its parent?", [])
+    reading = dataclasses.replace(reading, intent="step", target="parent",
+                                  subjects=[Link("AML.CS0902", 0.9, "history")])
+    text = answerer.compose(reading).text()
+    lead = text.split("\n\n", 1)[0]
+    assert "AML.T0901.002" in lead and "Its parent technique: Lighthouse Beacon Probing" in lead
+    assert "AML.TA0901" in text  # the step's tactic, by its ID

@@ -7,8 +7,12 @@ from ...text import shorten
 from ..reader import Reading
 from ..reply import Reply
 from .base import Context, composes
+from .relations import RELATIONS
 
 STEP_CHARS = 320
+# Asked of a step ("parent of the manual tweak one", "mitigations for that step"), these
+# relations of its technique follow the step; its tactic is the step's own (shown with it).
+STEP_RELATIONS = ("parent", "mitigation", "subtechnique", "case_study")
 
 
 @composes("step")
@@ -23,13 +27,14 @@ def case_study_step(ctx: Context, reading: Reading) -> Reply:
         lead = f"That is step {positions[0] + 1} {where}:"
     else:
         lead = f"That is steps {', '.join(str(n + 1) for n in positions)} {where}:"
-    reply.para(f"{reply.names(techniques, bold=True)}. {lead}")
+    related = _related(ctx, reply, reading, techniques[:1])
+    reply.para(f"{reply.names(techniques, bold=True)}. {related}{lead}")
     for n in positions:
         step = study.procedure[n]
         if step.technique not in ctx.catalog:
             continue
         tactic = ctx.catalog.records.get(step.tactic)
-        under = f" ({tactic.name})" if tactic is not None else ""
+        under = f" ({tactic.name}, {reply.ref(tactic.id)})" if tactic is not None else ""
         reference = (ctx.catalog.records[step.technique].attack_reference or {}).get("id")
         also = f" (ATT&CK {reference})" if reference else ""
         reply.item(step.technique, f"Step {n + 1}{under}, {reply.name(step.technique, bold=False)}"
@@ -38,3 +43,17 @@ def case_study_step(ctx: Context, reading: Reading) -> Reply:
     for technique in techniques:
         reply.source(technique)
     return reply
+
+
+def _related(ctx: Context, reply: Reply, reading: Reading, techniques: list[str]) -> str:
+    """The relation the question asks of the step's technique, as a sentence, or ""."""
+    if reading.target not in STEP_RELATIONS or not techniques:
+        return ""
+    record = ctx.catalog.records[techniques[0]]
+    function = RELATIONS.get((reading.target, record.type))
+    if function is None:
+        return ""
+    listing = function(ctx.catalog, record)
+    if not listing.ids:
+        return f"ATLAS {ctx.catalog.version} lists no {listing.relation} for it. "
+    return f"Its {listing.relation}: {reply.names(listing.ids)}. "
