@@ -81,3 +81,5 @@ def test_a_step_names_its_tactic_by_id_and_answers_the_relation_asked(rag: Atlas
     lead = text.split("\n\n", 1)[0]
     assert "AML.T0901.002" in lead and "Its parent technique: Lighthouse Beacon Probing" in lead
     assert "AML.TA0901" in text  # the step's tactic, by its ID
+    unnamed = dataclasses.replace(reading, question="the step where they scraped the calendar?")
+    assert "Its parent technique" not in answerer.compose(unnamed).text()

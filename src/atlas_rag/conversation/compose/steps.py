@@ -4,6 +4,7 @@ its technique and ATLAS's own text for the step."""
 from __future__ import annotations
 
 from ...text import shorten
+from ..knowledge import kinds_named
 from ..reader import Reading
 from ..reply import Reply
 from .base import Context, composes
@@ -46,8 +47,11 @@ def case_study_step(ctx: Context, reading: Reading) -> Reply:
 
 
 def _related(ctx: Context, reply: Reply, reading: Reading, techniques: list[str]) -> str:
-    """The relation the question asks of the step's technique, as a sentence, or ""."""
-    if reading.target not in STEP_RELATIONS or not techniques:
+    """The relation the question asks of the step's technique, as a sentence, or "": only
+    when the question names that kind ("parent of the manual tweak one")."""
+    kind = {"case_study": "case-study"}.get(reading.target, reading.target)
+    if (reading.target not in STEP_RELATIONS or not techniques
+            or kind not in kinds_named(reading.question)):
         return ""
     record = ctx.catalog.records[techniques[0]]
     function = RELATIONS.get((reading.target, record.type))
