@@ -13,6 +13,11 @@ from ..catalog import Catalog
 from ..records import Record
 
 TECHNIQUE_TYPES = ("technique", "subtechnique")
+
+
+def kind_family(kind: str) -> str:
+    """Techniques and sub-techniques are one kind of object here; every other type is its own."""
+    return "technique" if kind in TECHNIQUE_TYPES else kind
 # The kinds of object each target names (the reader matches them against a message's subjects).
 TARGET_KINDS: dict[str, tuple[str, ...]] = {
     "technique": TECHNIQUE_TYPES,

@@ -18,7 +18,7 @@ from ..catalog import Catalog, normalize_name
 from ..ids import find_id_mentions, id_letters_and_number
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
-from .knowledge import family
+from .knowledge import family, kind_family
 from .vocabulary import ASKING_TERMS, ASKING_WORDS, without_conversing, without_defining
 
 # Confidence of each way of naming an object.
@@ -378,9 +378,9 @@ class Linker:
         techniques' names) name none of them for sure. Other kinds do not count: case studies
         are titled after the techniques they show."""
         relatives = set(family(self.catalog, atlas_id))
-        kind = _kind_family(self.catalog.records[atlas_id].type)
+        kind = kind_family(self.catalog.records[atlas_id].type)
         sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives
-                   and _kind_family(self.catalog.records[i].type) == kind}
+                   and kind_family(self.catalog.records[i].type) == kind}
         return len(sharing) >= GENERIC_NAMES
 
     def _corrected_names(self, text: str) -> list[Link]:
@@ -418,11 +418,6 @@ def _shared(terms: set[str], name: str) -> float:
     name_terms = set(tokenize(name)) - SYSTEM_PREFIXES
     matched = [n for n in name_terms if any(same_word(n, t) for t in terms)]
     return len(matched) / len(name_terms) if name_terms else 0.0
-
-
-def _kind_family(kind: str) -> str:
-    """Techniques and sub-techniques are one kind of name; every other type is its own."""
-    return "technique" if kind in ("technique", "subtechnique") else kind
 
 
 def _attack_style(bare: str) -> bool:

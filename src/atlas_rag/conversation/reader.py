@@ -20,7 +20,14 @@ from ..records import Record
 from .checking import Check, asked_check, asks_yes_no
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
-from .knowledge import KIND_WORD, TARGET_KINDS, TECHNIQUE_TYPES, kind_of_word, kinds_named
+from .knowledge import (
+    KIND_WORD,
+    TARGET_KINDS,
+    TECHNIQUE_TYPES,
+    kind_family,
+    kind_of_word,
+    kinds_named,
+)
 from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
 from .state import (
     State,
@@ -310,17 +317,13 @@ class Reader:
         answer's two subjects, else the subjects of the last two answers ("how many case
         studies used indirect injection" - "what about direct" - "which ones used both")."""
         recent = [i for i in recent_subjects(state, self.catalog) if i in self.catalog]
-        alike = [i for i in recent if recent and self._family(i) == self._family(recent[0])]
+        kinds = [kind_family(self.catalog.records[i].type) for i in recent]
+        alike = [i for i, kind in zip(recent, kinds, strict=True) if kind == kinds[0]]
         for pair in (list(dict.fromkeys(state.items)), list(dict.fromkeys(state.subjects)),
                      alike[:2]):
             if len(pair) == 2 and all(i in self.catalog for i in pair):
                 return pair
         return []
-
-    def _family(self, atlas_id: str) -> str:
-        """The kind of an object, a sub-technique counting as a technique."""
-        kind = self.catalog.records[atlas_id].type
-        return "technique" if kind in TECHNIQUE_TYPES else kind
 
     def _techniques_behind(self, state: State, pointed: list[str]) -> list[str]:
         """ATLAS ties mitigations to techniques only: asked for the mitigations of tactics just

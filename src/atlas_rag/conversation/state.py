@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import Catalog
+from ..catalog import Catalog, normalize_name
 from ..ids import find_id_mentions, find_ids
 
 # Ordinal references are formal: ordinal words, "#3", "number 3", "3rd", "item 3".
@@ -148,10 +148,10 @@ def named_first(subjects: list[str], question: str, catalog: Catalog) -> list[st
     this basically ShadowRay?" answered about a technique and ShadowRay makes "its
     techniques" ShadowRay's."""
     asked = {mention.atlas_id for mention in find_id_mentions(question)}
-    text = f" {' '.join(re.findall(r'[a-z0-9]+', question.lower()))} "
+    text = f" {normalize_name(question)} "
 
     def named(atlas_id: str) -> bool:
-        words = " ".join(re.findall(r"[a-z0-9]+", catalog.records[atlas_id].name.lower()))
+        words = normalize_name(catalog.records[atlas_id].name)
         return atlas_id in asked or (len(words) >= MIN_NAME_CHARS and f" {words} " in text)
 
     return sorted(subjects, key=lambda i: not named(i))

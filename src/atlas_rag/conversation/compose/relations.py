@@ -16,6 +16,7 @@ from ..knowledge import (
     TARGET_TYPES,
     TECHNIQUE_TYPES,
     case_studies_using,
+    kind_family,
     matrix_order,
     rank_mitigations,
     rolled_up,
@@ -291,11 +292,8 @@ def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[s
     at several ("does either one have mitigations", "their case studies"), else the first."""
     if reading.source != "history" or not points_at_several(reading.question):
         return subjects[:1]
-    def family(atlas_id: str) -> str:  # a technique and a sub-technique are alike here
-        kind = ctx.catalog.records[atlas_id].type
-        return "technique" if kind in TECHNIQUE_TYPES else kind
-
-    return [i for i in subjects if family(i) == family(subjects[0])][:EACH_SHOWN]
+    kinds = [kind_family(ctx.catalog.records[i].type) for i in subjects]
+    return [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]][:EACH_SHOWN]
 
 
 def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
