@@ -226,6 +226,26 @@ def test_that_tactic_after_a_technique_is_its_tactic(rag: AtlasRAG) -> None:
     assert reading.subject in tactics
 
 
+def test_that_tactic_in_a_list_question_is_an_object_not_the_relation_asked(rag: AtlasRAG) -> None:
+    first = compose(rag, "what is seedbank poisoning", "explain")
+    history = [("what is seedbank poisoning", first.text)]
+    tactics = rag.catalog.tactics_of(rag.catalog.records["AML.T0902"])
+    answer = compose(rag, "what else sits in that tactic", "list", "tactic", history=history)
+    assert set(find_ids(lead(answer))) & set(tactics)
+    assert "AML.T0902" in answer.items  # the tactic's techniques, not the technique's tactics
+    own = compose(rag, "list its tactics", "list", "tactic", history=history)
+    assert own.items == list(tactics)
+
+
+def test_a_bare_relation_after_a_comparison_is_answered_for_both(rag: AtlasRAG) -> None:
+    question = "seedbank poisoning vs weathervane model cloning"
+    history = [(question, compose(rag, question, "compare").text)]
+    answer = compose(rag, "what tactics", "list", "tactic", history=history)
+    assert {"AML.TA0902", "AML.TA0903"} <= set(answer.items)
+    one = compose(rag, "what tactics is it under", "list", "tactic", history=history)
+    assert len(set(one.items)) == 1
+
+
 def test_a_comparison_follow_up_keeps_the_two_objects(rag: AtlasRAG) -> None:
     first = compose(rag, "seedbank poisoning vs weathervane model cloning", "compare")
     answer = compose(rag, "which one is worse?", "compare",

@@ -77,6 +77,20 @@ def test_an_item_of_a_list_is_found_by_a_word_of_its_name(linker: Linker) -> Non
     assert linker.item_named("tell me more about that one", items) is None
 
 
+def test_an_item_named_by_words_its_sub_techniques_share_is_the_parent(linker: Linker) -> None:
+    items = ["AML.T0901", "AML.T0901.001", "AML.T0901.002", "AML.T0902"]
+    assert linker.item_named("sub-techniques of the lighthouse one", items) == "AML.T0901"
+    assert linker.item_named("the lighthouse foghorn one", items) == "AML.T0901.001"
+
+
+def test_an_item_is_found_by_the_words_shown_with_it(linker: Linker) -> None:
+    shown = {"AML.T0901": "Lighthouse Beacon Probing ([AML.T0901]): \u201cthey pinged the greenhouse router\u201d",
+             "AML.T0902": "Seedbank Poisoning ([AML.T0902]): \u201cthe tainted kernels reached the router\u201d"}
+    assert linker.item_described("which tactic is the greenhouse trick under", shown) == "AML.T0901"
+    assert linker.item_described("and the router part?", shown) is None  # both lines say it
+    assert linker.item_described("which tactic is it under", shown) is None
+
+
 def test_search_links_carry_lower_confidence_than_names(linker: Linker) -> None:
     links = linker.search("copying the predictor's behaviour into a replica")
     assert links and all(link.confidence <= 0.8 for link in links)

@@ -9,6 +9,7 @@ from atlas_rag.conversation.state import (
     answer_items,
     find_ordinal,
     history_turns,
+    item_texts,
     points_back,
     read_state,
     recent_subjects,
@@ -80,6 +81,13 @@ def test_the_items_of_a_list_answer_in_order_without_its_sources(catalog: Catalo
     items, subjects = answer_items(LIST_ANSWER, catalog)
     assert items == ["AML.M0902", "AML.M0901"]  # shown order, not ID order
     assert subjects == ["AML.T0902"]  # the lead, not the list or the sources
+
+
+def test_each_item_comes_with_the_text_shown_on_its_line(catalog: Catalog) -> None:
+    texts = item_texts(LIST_ANSWER, catalog)
+    assert list(texts) == ["AML.M0902", "AML.M0901"]
+    assert all(atlas_id in line for atlas_id, line in texts.items())
+    assert item_texts(CARD_ANSWER, catalog) == {}
 
 
 def test_a_card_has_subjects_and_no_items(catalog: Catalog) -> None:

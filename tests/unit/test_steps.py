@@ -83,3 +83,17 @@ def test_a_step_names_its_tactic_by_id_and_answers_the_relation_asked(rag: Atlas
     assert "AML.TA0901" in text  # the step's tactic, by its ID
     unnamed = dataclasses.replace(reading, question="the step where they scraped the calendar?")
     assert "Its parent technique" not in answerer.compose(unnamed).text()
+
+
+def test_a_step_asked_for_its_tactics_gives_the_matrix_ones_where_they_differ(rag: AtlasRAG) -> None:
+    answerer = rag.answerer
+    question = "which tactics does the step where they copied the second ledger snapshot map to"
+    reading = answerer.read(question, [])
+    reading = dataclasses.replace(reading, intent="step", target="tactic",
+                                  subjects=[Link("AML.CS0902", 0.9, "history")])
+    lead = answerer.compose(reading).text().split("\n\n", 1)[0]
+    # Filed under TA0903 in the case study; the technique also belongs to TA0901 in the matrix.
+    assert "AML.T0904" in lead and "In the ATLAS matrix" in lead and "AML.TA0901" in lead
+    filed = dataclasses.replace(reading, question="which tactic is the step where they swept "
+                                "the public endpoints with a beacon under")
+    assert "In the ATLAS matrix" not in answerer.compose(filed).text()  # the same tactic

@@ -272,19 +272,33 @@ class Linker:
         return found
 
     def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
-        """The one candidate whose name shares the most words with ``text`` ("the bing one")."""
+        """The one candidate whose name shares the most words with ``text`` ("the bing one").
+        Between names sharing as many, the one whose name every other such name holds: "the
+        exfil one" among a technique and its sub-techniques ("Parent: Own") is the technique."""
         terms = set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
         if not terms:
             return None
-        scored = []
+        names: dict[str, set[str]] = {}
         for atlas_id in dict.fromkeys(candidates):
             if atlas_id in self.catalog:
-                name = set(tokenize(self.catalog.full_name(self.catalog.records[atlas_id])))
-                scored.append((len(terms & name), atlas_id))
-        scored.sort(reverse=True)
-        if scored and scored[0][0] and (len(scored) == 1 or scored[1][0] < scored[0][0]):
-            return scored[0][1]
-        return None
+                names[atlas_id] = set(tokenize(self.catalog.full_name(self.catalog.records[atlas_id])))
+        most = max((len(terms & name) for name in names.values()), default=0)
+        best = [i for i, name in names.items() if most and len(terms & name) == most]
+        if len(best) == 1:
+            return best[0]
+        held = [i for i in best if all(names[i] <= names[other] for other in best)]
+        return held[0] if len(held) == 1 else None
+
+    def item_described(self, text: str, shown: dict[str, str]) -> str | None:
+        """The one item whose shown line (the evidence quoted from a write-up, the detail
+        after its name) shares the most words with ``text``: a user points back at an item
+        in the words they saw with it ("which tactic is the image trick under")."""
+        terms = set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
+        scores = {i: len(terms & set(tokenize(line))) for i, line in shown.items()}
+        ranked = sorted(scores.values(), reverse=True)
+        if not ranked or not ranked[0] or (len(ranked) > 1 and ranked[1] == ranked[0]):
+            return None
+        return max(scores, key=lambda i: scores[i])
 
     def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
         """The best search results as links, with a confidence from how clearly the first wins."""

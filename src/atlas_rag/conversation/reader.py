@@ -33,6 +33,7 @@ from .state import (
     State,
     conversation_ids,
     find_ordinal,
+    item_texts,
     points_back,
     read_state,
     recent_subjects,
@@ -86,7 +87,7 @@ _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 # object of that kind related to what was discussed (the data model's own nouns).
 # "The parent" is one too: a parent is always some object's parent (a relational noun).
 _KIND_POINTER = re.compile(
-    r"\b(?:that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
+    r"\b(?P<det>that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
     r"|sub-?technique|technique)s?\b|\bthe\s+(?P<relational>parent)\b", re.IGNORECASE)
 # "which technique", "what ATLAS mitigations", "every technique", "how many case studies": a
 # wh-determiner or a quantifier (closed classes of English) before a kind of object (at most
@@ -271,6 +272,11 @@ class Reader:
             reading.subjects, reading.source = [Link(state.items[0], 0.9, "item")], "ordinal"
             return
         named = self.linker.item_named(reading.question, state.items + state.subjects)
+        # "which tactic is the image trick under"; not "what about X", which asks the last
+        # question again of something new.
+        if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
+            named = self.linker.item_described(
+                reading.question, item_texts(state.turns[-1].answer, self.catalog))
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
@@ -306,7 +312,7 @@ class Reader:
         if reading.target == "mitigation":
             pointed = self._techniques_behind(state, pointed) or pointed
         if not (reading.intent in ("list", "count")
-                and pointer_kind(reading.question) in TARGET_KINDS.get(reading.target, ())):
+                and owned_kind(reading.question) in TARGET_KINDS.get(reading.target, ())):
             related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
@@ -538,6 +544,11 @@ def asks_jointly(question: str) -> bool:
     return bool(_BOTH.search(question))
 
 
+def points_at_one(question: str) -> bool:
+    """The message points at one thing ("it", "this", "that")."""
+    return bool(_SINGULAR.search(question))
+
+
 def points_at_several(question: str) -> bool:
     """The message points at several things ("them", "both", "either one", "they")."""
     return bool(_PLURAL.search(question) or _THEY.search(question))
@@ -557,6 +568,19 @@ def pointer_kind(question: str) -> str:
     """The kind a pointer names ("that tactic": tactic), or ""."""
     match = _KIND_POINTER.search(question)
     return kind_of_word(match.group("kind") or match.group("relational")) if match else ""
+
+
+# English's possessive determiners (a closed class): "its mitigations" asks for the subject's
+# own objects of that kind; a demonstrative ("that tactic", "the same tactic") names an object.
+_POSSESSIVE = ("its", "their")
+
+
+def owned_kind(question: str) -> str:
+    """The kind a possessive pointer asks for ("list its tactics": tactic), or ""."""
+    match = _KIND_POINTER.search(question)
+    if not match or (match.group("det") or "").lower() not in _POSSESSIVE:
+        return ""
+    return kind_of_word(match.group("kind"))
 
 
 # ---------------------------------------------------------------------- intent rules

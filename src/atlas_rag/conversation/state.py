@@ -203,6 +203,18 @@ def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(items)), list(dict.fromkeys(subjects))
 
 
+def item_texts(text: str, catalog: Catalog) -> dict[str, str]:
+    """Each numbered item of an answer with the text shown on its line (its name, and the
+    evidence or detail quoted after it), in the order shown."""
+    out: dict[str, str] = {}
+    for line in _SOURCES_RE.sub("", text).splitlines():
+        match = _NUMBERED_RE.match(line)
+        ids = [i for i in find_ids(match.group(2)) if i in catalog] if match else []
+        if match and ids and ids[0] not in out:
+            out[ids[0]] = match.group(2)
+    return out
+
+
 def find_ordinal(text: str) -> int | None:
     """The list position a message points at ("the second one" -> 2, "last" -> -1)."""
     match = _ORDINAL_RE.search(text)

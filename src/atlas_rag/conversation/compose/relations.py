@@ -24,7 +24,7 @@ from ..knowledge import (
     techniques_of_case_study,
 )
 from ..linking import NAMED_HOW
-from ..reader import Reading, asks_jointly, points_at_several
+from ..reader import Reading, asks_jointly, points_at_one, points_at_several
 from ..reply import Reply, hit_of, kind_name
 from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
 from .objects import card
@@ -289,11 +289,16 @@ def _jointly(ctx: Context, reading: Reading, reply: Reply, ids: list[str], count
 
 def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[str]:
     """The subjects to answer for: all those of the first one's kind when the message points
-    at several ("does either one have mitigations", "their case studies"), else the first."""
-    if reading.source != "history" or not points_at_several(reading.question):
+    at several ("does either one have mitigations", "their case studies"), or at none of them
+    after an answer about two objects side by side ("what tactics" after a comparison: a
+    bare follow-up asks it of what was compared); else the first."""
+    if reading.source != "history":
         return subjects[:1]
     kinds = [kind_family(ctx.catalog.records[i].type) for i in subjects]
-    return [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]][:EACH_SHOWN]
+    alike = [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]]
+    if points_at_several(reading.question) or (len(alike) == 2 and not points_at_one(reading.question)):
+        return alike[:EACH_SHOWN]
+    return subjects[:1]
 
 
 def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,

@@ -12,8 +12,9 @@ from .relations import RELATIONS
 
 STEP_CHARS = 320
 # Asked of a step ("parent of the manual tweak one", "mitigations for that step"), these
-# relations of its technique follow the step; its tactic is the step's own (shown with it).
-STEP_RELATIONS = ("parent", "mitigation", "subtechnique", "case_study")
+# relations of its technique follow the step. Its tactics in the matrix are said only where
+# they differ from the tactic the case study files the step under (shown with the step).
+STEP_RELATIONS = ("parent", "mitigation", "subtechnique", "case_study", "tactic")
 
 
 @composes("step")
@@ -28,7 +29,8 @@ def case_study_step(ctx: Context, reading: Reading) -> Reply:
         lead = f"That is step {positions[0] + 1} {where}:"
     else:
         lead = f"That is steps {', '.join(str(n + 1) for n in positions)} {where}:"
-    related = _related(ctx, reply, reading, techniques[:1])
+    filed = {study.procedure[n].tactic for n in positions}
+    related = _related(ctx, reply, reading, techniques[:1], filed)
     reply.para(f"{reply.names(techniques, bold=True)}. {related}{lead}")
     for n in positions:
         step = study.procedure[n]
@@ -46,9 +48,11 @@ def case_study_step(ctx: Context, reading: Reading) -> Reply:
     return reply
 
 
-def _related(ctx: Context, reply: Reply, reading: Reading, techniques: list[str]) -> str:
+def _related(ctx: Context, reply: Reply, reading: Reading, techniques: list[str],
+             filed: set[str]) -> str:
     """The relation the question asks of the step's technique, as a sentence, or "": only
-    when the question names that kind ("parent of the manual tweak one")."""
+    when the question names that kind ("parent of the manual tweak one"). ``filed``: the
+    tactics the case study gives the steps."""
     kind = {"case_study": "case-study"}.get(reading.target, reading.target)
     if (reading.target not in STEP_RELATIONS or not techniques
             or kind not in kinds_named(reading.question)):
@@ -58,6 +62,11 @@ def _related(ctx: Context, reply: Reply, reading: Reading, techniques: list[str]
     if function is None:
         return ""
     listing = function(ctx.catalog, record)
+    if reading.target == "tactic":
+        if set(listing.ids) <= filed:
+            return ""
+        return (f"In the ATLAS matrix, {reply.name(record.id, bold=False)} belongs to "
+                f"{reply.names(listing.ids, bold=False)}; the case study files the step as below. ")
     if not listing.ids:
         return f"ATLAS {ctx.catalog.version} lists no {listing.relation} for it. "
     return f"Its {listing.relation}: {reply.names(listing.ids)}. "
