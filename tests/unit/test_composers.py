@@ -246,6 +246,17 @@ def test_a_bare_relation_after_a_comparison_is_answered_for_both(rag: AtlasRAG) 
     assert len(set(one.items)) == 1
 
 
+def test_a_follow_up_describing_one_of_the_objects_shown_is_about_it(rag: AtlasRAG) -> None:
+    answer = ("The techniques to look at first are Lighthouse Beacon Probing ([AML.T0901]) and "
+              "Seedbank Poisoning ([AML.T0902]).\n\n1. Lighthouse Beacon Probing ([AML.T0901])\n"
+              "2. Seedbank Poisoning ([AML.T0902])\n3. Weathervane Model Cloning ([AML.T0903])\n"
+              "4. Silo Ledger Leakage ([AML.T0904])")
+    history = [("what should we worry about for our greenhouse predictor", answer)]
+    question = "the thing where they slip tainted kernels into training examples - what is that exactly"
+    reading = rag.answerer.read(question, history)
+    assert reading.intent == "explain" and reading.subject == "AML.T0902"  # the lead's second
+
+
 def test_a_comparison_follow_up_keeps_the_two_objects(rag: AtlasRAG) -> None:
     first = compose(rag, "seedbank poisoning vs weathervane model cloning", "compare")
     answer = compose(rag, "which one is worse?", "compare",

@@ -121,6 +121,8 @@ RANKED_LIST = 3
 DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 # Intents whose target is the kind of their own subject (not of the objects listed for it).
 SUBJECT_KIND_INTENTS = ("explain", "incident")
+# Intents asked of one object, which a follow-up can pick from those just shown by describing it.
+ASPECT_INTENTS = ("explain", "attack", "defend")
 KIND_SURE = 0.9  # the classifier's certainty of the asked kind that overrules a name's word
 # A part of a case study is asked about in questions that explain, list or describe an attack;
 # asking for mitigations or case studies is a relation of the whole study instead.
@@ -138,6 +140,10 @@ OWN_SUBJECT = 0.75
 NAME_WORD = 0.6
 # A searched subject this sure counts as the message's own (a topic shift, not a follow-up).
 SEARCH_SURE = 0.55
+# A follow-up describing one of the few objects just shown needs search less sure than a
+# subject picked from the whole release: the conversation has narrowed the candidates, and
+# search must still put that object first.
+ASPECT_SURE = 0.4
 # In a yes/no question about a firmly named object, a whole name this sure is what it is
 # checked against ("is T0024.002 under exfiltration?"), even a common one.
 CHECKED_AGAINST = 0.5
@@ -277,6 +283,7 @@ class Reader:
         if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
             named = self.linker.item_described(
                 reading.question, item_texts(state.turns[-1].answer, self.catalog))
+        named = named or self._described_item(reading)
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
@@ -341,6 +348,21 @@ class Reader:
         shown = [i for i in find_ids(state.turns[-1].answer) if i in self.catalog]
         return [i for i in shown if self.catalog.records[i].type in TECHNIQUE_TYPES
                 and tactics & set(self.catalog.tactics_of(self.catalog.records[i]))]
+
+    def _described_item(self, reading: Reading) -> str | None:
+        """A follow-up about one thing that describes one of the objects just shown in words
+        of its own ("the markdown image thing - what technique is that", "controls for the
+        synthetic face part") is about the one search finds surely for those words."""
+        state = reading.state
+        shown = [i for i in dict.fromkeys(state.items + state.subjects) if i in self.catalog]
+        if (reading.intent not in ASPECT_INTENTS or len(shown) < 2 or _PLURAL.search(reading.question)
+                or len(self.own_words(reading.question)) < DESCRIBED_ASPECT):
+            return None
+        kinds = tuple(dict.fromkeys(self.catalog.records[i].type for i in shown))
+        found = self.searched(without_pointers(reading.question), kinds)
+        if found and found[0].id in shown and found[0].confidence >= ASPECT_SURE:
+            return found[0].id
+        return None
 
     def _described_aspect(self, reading: Reading) -> Link | None:
         """A question about one object that points back but describes an aspect of the
