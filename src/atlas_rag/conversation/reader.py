@@ -140,10 +140,6 @@ OWN_SUBJECT = 0.75
 NAME_WORD = 0.6
 # A searched subject this sure counts as the message's own (a topic shift, not a follow-up).
 SEARCH_SURE = 0.55
-# A follow-up describing one of the few objects just shown needs search less sure than a
-# subject picked from the whole release: the conversation has narrowed the candidates, and
-# search must still put that object first.
-ASPECT_SURE = 0.4
 # In a yes/no question about a firmly named object, a whole name this sure is what it is
 # checked against ("is T0024.002 under exfiltration?"), even a common one.
 CHECKED_AGAINST = 0.5
@@ -359,10 +355,8 @@ class Reader:
                 or len(self.own_words(reading.question)) < DESCRIBED_ASPECT):
             return None
         kinds = tuple(dict.fromkeys(self.catalog.records[i].type for i in shown))
-        found = self.searched(without_pointers(reading.question), kinds)
-        if found and found[0].id in shown and found[0].confidence >= ASPECT_SURE:
-            return found[0].id
-        return None
+        sure = self.sure_link(without_pointers(reading.question), kinds)
+        return sure.id if sure is not None and sure.id in shown else None
 
     def _described_aspect(self, reading: Reading) -> Link | None:
         """A question about one object that points back but describes an aspect of the
