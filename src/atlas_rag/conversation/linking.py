@@ -275,7 +275,7 @@ class Linker:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").
         Between names sharing as many, the one whose name every other such name holds: "the
         exfil one" among a technique and its sub-techniques ("Parent: Own") is the technique."""
-        terms = set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
+        terms = self._pointing_terms(text)
         if not terms:
             return None
         names: dict[str, set[str]] = {}
@@ -289,11 +289,16 @@ class Linker:
         held = [i for i in best if all(names[i] <= names[other] for other in best)]
         return held[0] if len(held) == 1 else None
 
+    def _pointing_terms(self, text: str) -> set[str]:
+        """The terms of ``text`` that can pick an item: not asking words, stopwords or the
+        "LLM"/"AI"/"ML" prefixes."""
+        return set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
+
     def item_described(self, text: str, shown: dict[str, str]) -> str | None:
         """The one item whose shown line (the evidence quoted from a write-up, the detail
         after its name) shares the most words with ``text``: a user points back at an item
         in the words they saw with it ("which tactic is the image trick under")."""
-        terms = set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
+        terms = self._pointing_terms(text)
         scores = {i: len(terms & set(tokenize(line))) for i, line in shown.items()}
         ranked = sorted(scores.values(), reverse=True)
         if not ranked or not ranked[0] or (len(ranked) > 1 and ranked[1] == ranked[0]):

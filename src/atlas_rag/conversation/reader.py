@@ -351,22 +351,27 @@ class Reader:
         synthetic face part") is about the one search finds surely for those words."""
         state = reading.state
         shown = [i for i in dict.fromkeys(state.items + state.subjects) if i in self.catalog]
-        if (reading.intent not in ASPECT_INTENTS or len(shown) < 2 or _PLURAL.search(reading.question)
-                or len(self.own_words(reading.question)) < DESCRIBED_ASPECT):
+        if reading.intent not in ASPECT_INTENTS or len(shown) < 2 or _PLURAL.search(reading.question):
             return None
-        kinds = tuple(dict.fromkeys(self.catalog.records[i].type for i in shown))
-        sure = self.sure_link(without_pointers(reading.question), kinds)
+        sure = self._surely_described(reading, tuple(dict.fromkeys(
+            self.catalog.records[i].type for i in shown)))
         return sure.id if sure is not None and sure.id in shown else None
+
+    def _surely_described(self, reading: Reading, kinds: Sequence[str]) -> Link | None:
+        """What search finds surely, among ``kinds``, for a message that says enough in words
+        of its own (pointers aside)."""
+        if len(self.own_words(reading.question)) < DESCRIBED_ASPECT:
+            return None
+        return self.sure_link(without_pointers(reading.question), kinds)
 
     def _described_aspect(self, reading: Reading) -> Link | None:
         """A question about one object that points back but describes an aspect of the
         discussion in words of its own ("the labelling vendor angle - what's that technique")
         is about what search finds surely for those words, among the kind it asks for."""
         kinds = TARGET_KINDS.get(reading.target)
-        own = self.own_words(reading.question)
-        if reading.intent != "explain" or not kinds or len(own) < DESCRIBED_ASPECT:
+        if reading.intent != "explain" or not kinds:
             return None
-        sure = self.sure_link(without_pointers(reading.question), kinds)
+        sure = self._surely_described(reading, kinds)
         return sure if sure is not None and sure.id not in reading.state.subjects else None
 
     def _first_in_order(self, reading: Reading) -> str | None:

@@ -175,21 +175,14 @@ def conversation_ids(state: State) -> list[str]:
 def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
     """(items of the answer's list in the order shown, objects its lead is about)."""
     body = _SOURCES_RE.sub("", text)
-    numbered: list[tuple[int, int, str]] = []
     bullets: list[str] = []
-    for n, line in enumerate(body.splitlines()):
-        match = _NUMBERED_RE.match(line)
-        if match:
-            ids = [i for i in find_ids(match.group(2)) if i in catalog]
-            if ids:
-                numbered.append((n, int(match.group(1)), ids[0]))
-            continue
+    for line in body.splitlines():
         match = _BULLET_RE.match(line)
         if match and not line.startswith(("  ", "\t")):
             ids = [i for i in find_ids(match.group(1)) if i in catalog]
             if ids:
                 bullets.append(ids[0])
-    items = [atlas_id for _, _, atlas_id in numbered] or bullets
+    items = [atlas_id for atlas_id, _ in _numbered(body, catalog)] or bullets
     lead = re.split(r"\n\s*\n|\n\s*(?:\d{1,3}[.)]|[-*•])\s", body.strip(), maxsplit=1)[0]
     if not items and not find_ids(lead):
         # An answer about no one object ("ATLAS has 35 mitigations.") with a list written
@@ -207,11 +200,19 @@ def item_texts(text: str, catalog: Catalog) -> dict[str, str]:
     """Each numbered item of an answer with the text shown on its line (its name, and the
     evidence or detail quoted after it), in the order shown."""
     out: dict[str, str] = {}
-    for line in _SOURCES_RE.sub("", text).splitlines():
+    for atlas_id, line in _numbered(_SOURCES_RE.sub("", text), catalog):
+        out.setdefault(atlas_id, line)
+    return out
+
+
+def _numbered(body: str, catalog: Catalog) -> list[tuple[str, str]]:
+    """(the object, the text) of each numbered line of ``body`` that names an object."""
+    out = []
+    for line in body.splitlines():
         match = _NUMBERED_RE.match(line)
         ids = [i for i in find_ids(match.group(2)) if i in catalog] if match else []
-        if match and ids and ids[0] not in out:
-            out[ids[0]] = match.group(2)
+        if match and ids:
+            out.append((ids[0], match.group(2)))
     return out
 
 
