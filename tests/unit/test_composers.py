@@ -809,3 +809,48 @@ def test_both_asks_for_what_the_two_objects_share(rag: AtlasRAG) -> None:
                          "case studies that used both"], "case_study")
     assert "lists no case study for both" in lead(apart)
     assert {"AML.CS0901", "AML.CS0902"} <= set(apart.citations)  # then each one's
+
+
+def test_an_incident_names_the_documented_incident_search_surely_matches(rag: AtlasRAG) -> None:
+    story = ("A red team crew mapped a greenhouse vendor's endpoints, tainted its seedbank and "
+             "copied its flagship predictor. Which techniques is this?")
+    answer = compose(rag, story, "incident", "technique")
+    assert "ATLAS documents a similar incident: Operation Copper Kestrel" in answer.text
+    assert "AML.CS0901" in answer.citations
+
+
+def test_a_relation_asked_after_several_objects_goes_to_the_one_that_has_it(rag: AtlasRAG) -> None:
+    shown = ("The techniques to look at first are Lighthouse Beacon Probing ([AML.T0901]), "
+             "Weathervane Model Cloning ([AML.T0903]) and Grafted Label Swapping ([AML.T0902.001]).")
+    answer = compose(rag, "parent technique?", "list", "parent",
+                     history=[("what threatens our greenhouse predictor", shown)])
+    assert answer.items == ["AML.T0902"] and "no parent" not in answer.text
+
+
+def test_a_compared_side_named_as_the_x_one_is_that_item_of_the_list(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.objects import _item_named
+
+    first = compose(rag, "what techniques are under AML.TA0903", "list", "technique")
+    assert first.items[:2] == ["AML.T0903", "AML.T0904"]
+    reading = rag.answerer.read("diff between them", [("what techniques are under AML.TA0903",
+                                                       first.text)])
+    context = rag.answerer.context
+    assert [link.id for link in _item_named(context, reading, "the weathervane one", None)] == [
+        "AML.T0903"]
+    assert _item_named(context, reading, "the weathervane thing", None) == []  # not "the X one"
+    assert _item_named(context, reading, "the greenhouse weathervane one", None) == []  # unnamed word
+    assert _item_named(context, reading, "the weathervane one", ("mitigation",)) == []  # other kind
+    answer = compose(rag, "diff between the weathervane one and tidal chart scraping", "compare",
+                     history=[("what techniques are under AML.TA0903", first.text)])
+    assert "AML.T0903" in lead(answer) and "AML.T0901.002" in lead(answer)
+
+
+def test_a_defence_follow_up_on_a_control_with_a_new_concern_is_not_the_card_again(
+        rag: AtlasRAG) -> None:
+    card_text = compose(rag, "what is AML.M0901", "explain", "mitigation").text
+    history = [("what is AML.M0901", card_text)]
+    answer = compose(rag, "and before anyone sounds malformed requests at us to map us?",
+                     "defend", "mitigation", history=history)
+    assert "AML.T0901.001" in lead(answer) and "is an ATLAS mitigation" not in lead(answer)
+    again = compose(rag, "how do we set that up", "defend", "mitigation", history=history)
+    assert lead(again).startswith("**Beacon Throttling** ([AML.M0901]) is an ATLAS mitigation")

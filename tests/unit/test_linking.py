@@ -266,3 +266,11 @@ def test_a_clipped_word_is_the_one_name_word_it_begins(linker: Linker) -> None:
     assert linker.correct("any weatherv cases") == "any weathervane cases"
     assert _completed("creds", ("credential", "credentials", "create")) == "credential"
     assert _completed("expo", ("exposure", "export")) is None  # two words begin so
+
+
+def test_a_message_saying_more_than_an_item_line_is_not_pointing_at_it(linker: Linker) -> None:
+    shown = {"AML.T0901": "Lighthouse Beacon Probing ([AML.T0901]): \u201cthey pinged the greenhouse router\u201d",
+             "AML.T0902": "Seedbank Poisoning ([AML.T0902]): \u201cthe tainted kernels reached the vault\u201d"}
+    question = ("we run one greenhouse with hundreds of sensors and a shared vendor account, how "
+                "do we limit the blast radius if it gets hijacked")
+    assert linker.item_described(question, shown) is None

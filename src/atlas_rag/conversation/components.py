@@ -9,6 +9,7 @@ called in practice), written once for the component, not for any particular ques
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..lexical import tokenize
@@ -100,7 +101,32 @@ COMPONENTS = (
 )
 
 
+# English's negators (a closed class): "no tools, no memory", "without any plugins", "it
+# doesn't browse". A word this close after one, in the same clause, is said not to be there.
+_NEGATORS = frozenset({"no", "not", "without", "never", "nor", "none", "doesn't", "doesnt",
+                       "don't", "dont", "isn't", "isnt", "can't", "cant", "cannot", "won't"})
+NEGATED_WINDOW = 3
+# Where a clause ends: punctuation, or a conjunction turning to what is there ("but").
+_CLAUSE = re.compile(r"[.,;:!?()\n]|\bbut\b", re.IGNORECASE)
+
+
+def present_terms(text: str) -> set[str]:
+    """The terms of ``text`` not said to be absent."""
+    kept: list[str] = []
+    for clause in _CLAUSE.split(text):
+        since = NEGATED_WINDOW + 1
+        for word in re.findall(r"[\w'’-]+", clause.lower().replace("’", "'")):
+            if word in _NEGATORS:
+                since = 0
+                continue
+            since += 1
+            if since > NEGATED_WINDOW:
+                kept.append(word)
+    return set(tokenize(" ".join(kept)))
+
+
 def components_in(text: str) -> list[Component]:
-    """The components a system description mentions, in the order of COMPONENTS."""
-    terms = set(tokenize(text))
+    """The components a system description mentions, in the order of COMPONENTS; one it says
+    the system lacks ("no tools, no memory") is not among them."""
+    terms = present_terms(text)
     return [c for c in COMPONENTS if c.words & terms]

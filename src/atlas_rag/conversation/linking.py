@@ -110,6 +110,11 @@ class Links:
         return None
 
 
+# A message pointing at an item by the words shown with it adds at most this many words of
+# its own beyond as many as it shares (the head noun of "the greenhouse trick").
+POINTING_OWN_WORDS = 1
+
+
 class Linker:
     """Links messages to the objects of one catalog."""
 
@@ -275,7 +280,7 @@ class Linker:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").
         Between names sharing as many, the one whose name every other such name holds: "the
         exfil one" among a technique and its sub-techniques ("Parent: Own") is the technique."""
-        terms = self._pointing_terms(text)
+        terms = self.pointing_terms(text)
         if not terms:
             return None
         names: dict[str, set[str]] = {}
@@ -289,7 +294,7 @@ class Linker:
         held = [i for i in best if all(names[i] <= names[other] for other in best)]
         return held[0] if len(held) == 1 else None
 
-    def _pointing_terms(self, text: str) -> set[str]:
+    def pointing_terms(self, text: str) -> set[str]:
         """The terms of ``text`` that can pick an item: not asking words, stopwords or the
         "LLM"/"AI"/"ML" prefixes."""
         return set(tokenize(self.correct(text))) - ASKING_TERMS - STOPWORDS - SYSTEM_PREFIXES
@@ -297,13 +302,17 @@ class Linker:
     def item_described(self, text: str, shown: dict[str, str]) -> str | None:
         """The one item whose shown line (the evidence quoted from a write-up, the detail
         after its name) shares the most words with ``text``: a user points back at an item
-        in the words they saw with it ("which tactic is the image trick under")."""
-        terms = self._pointing_terms(text)
+        in the words they saw with it ("which tactic is the image trick under"): the line's
+        words and a word or so of their own ("trick", "part"). A message saying more of its
+        own asks something new ("we've got one agent with broad access, how do we limit the
+        blast radius"), whatever words it shares."""
+        terms = self.pointing_terms(text)
         scores = {i: len(terms & set(tokenize(line))) for i, line in shown.items()}
         ranked = sorted(scores.values(), reverse=True)
         if not ranked or not ranked[0] or (len(ranked) > 1 and ranked[1] == ranked[0]):
             return None
-        return max(scores, key=lambda i: scores[i])
+        best = max(scores, key=lambda i: scores[i])
+        return best if len(terms) - scores[best] <= scores[best] + POINTING_OWN_WORDS else None
 
     def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
         """The best search results as links, with a confidence from how clearly the first wins."""

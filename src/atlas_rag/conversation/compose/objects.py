@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ...catalog import Catalog
+from ...lexical import tokenize
 from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
@@ -259,7 +260,7 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
         types = TECHNIQUE_TYPES if known[0] in TECHNIQUE_TYPES else (known[0],)
         earlier = [i for i in earlier if ctx.catalog.records[i].type in types]
     for part in parts:
-        links = ctx.linker.link(part).links
+        links = ctx.linker.link(part).links or _item_named(ctx, reading, part, types if found else None)
         if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
             links = ctx.linker.search(ctx.linker.correct(part), types, 3)
             if len(ctx.reader.subject_words(part)) == 1:  # a bare term ("poisoning")
@@ -270,6 +271,28 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
     return found[:2]
+
+
+# "the X one": English's pro-form for one member of a set just shown.
+_ONE_OF_SHOWN = re.compile(r"\bone\W*$", re.IGNORECASE)
+
+
+def _item_named(ctx: Context, reading: Reading, part: str,
+                types: tuple[str, ...] | None) -> list[Link]:
+    """A side that names an item of the list just shown as "the X one" ("diff between the
+    inference api one and full model access", after a tactic's techniques): that item, when
+    it is of the kind compared and the words name it."""
+    state = reading.state
+    if not state.items_in_last or not _ONE_OF_SHOWN.search(part):
+        return []
+    items = [i for i in state.items if i in ctx.catalog
+             and (types is None or ctx.catalog.records[i].type in types)]
+    item = ctx.linker.item_named(part, items)
+    if item is None:
+        return []
+    # Every word of "the X one" is in the item's name: it is named, not merely resembled.
+    name = set(tokenize(ctx.catalog.full_name(ctx.catalog.records[item])))
+    return [Link(item, 0.9, "item")] if ctx.linker.pointing_terms(part) <= name else []
 
 
 def _same_level_first(ctx: Context, links: list[Link], known: list[str]) -> list[Link]:

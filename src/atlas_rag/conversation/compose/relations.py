@@ -204,6 +204,8 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     subjects = ctx.subjects(reading) or _weak_subjects(ctx, reading)
     if subjects:
         pointed = _each_pointed(ctx, reading, subjects)
+        if len(pointed) == 1 and reading.source == "history":
+            pointed = [_first_holding(ctx, reading, subjects)]
         if len(pointed) == 2 and asks_jointly(reading.question) and _jointly(
                 ctx, reading, reply, pointed, count):
             return reply
@@ -242,16 +244,35 @@ def _described_subject(ctx: Context, reading: Reading, types: tuple[str, ...]) -
     return sure.id
 
 
-def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, count: bool) -> None:
-    """The relation asked for, of one subject."""
-    record = ctx.catalog.records[atlas_id]
+def _first_holding(ctx: Context, reading: Reading, subjects: list[str]) -> str:
+    """Of the objects the last answer led with, the first of the first one's kind that has
+    the relation asked: a user asks for what an object has, so "parent technique?" after four
+    techniques asks it of the sub-technique among them. The first, when none has it."""
+    family = kind_family(ctx.catalog.records[subjects[0]].type)
+    for atlas_id in subjects:
+        record = ctx.catalog.records[atlas_id]
+        if kind_family(record.type) == family:
+            listing = _listing(ctx, reading, record)
+            if listing is not None and listing.ids:
+                return atlas_id
+    return subjects[0]
+
+
+def _listing(ctx: Context, reading: Reading, record: Record) -> Listing | None:
+    """The relation asked of ``record``; None when ATLAS relates nothing of the kind to it."""
     function = RELATIONS.get((reading.target, record.type))
     if function is None:
         function = _default_relation(reading.target, record.type)
-    if function is None:
+    return None if function is None else function(ctx.catalog, record)
+
+
+def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, count: bool) -> None:
+    """The relation asked for, of one subject."""
+    record = ctx.catalog.records[atlas_id]
+    listing = _listing(ctx, reading, record)
+    if listing is None:
         card(ctx.catalog, reply, record)
         return
-    listing = function(ctx.catalog, record)
     if listing.kind == "case-study":
         _closest_first(ctx, reading, record, listing)
     if listing.kind == "attack":

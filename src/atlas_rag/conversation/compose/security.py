@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from ...lexical import same_word, tokenize
 from ...mapping import MIN_CONFIDENCE, map_text, sentences
+from ...records import Record
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
@@ -74,6 +75,8 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     techniques = [s for s in subjects if ctx.catalog.records[s].type in TECHNIQUE_TYPES]
     if not techniques and subjects:
         record = ctx.catalog.records[subjects[0]]
+        techniques = _beyond_control(ctx, reading, record)
+    if not techniques and subjects:
         if record.type in ("case-study", "tactic"):
             write_listing(ctx, reply, record,
                           RELATIONS[("mitigation", record.type)](ctx.catalog, record), count=False)
@@ -145,6 +148,25 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     for technique in techniques[:2]:
         reply.source(technique)
     return reply
+
+
+# The techniques a control discussed is listed against that a follow-up's words pick out
+# ("and before it deletes anything?"): those search ranks within this share of the closest.
+BEYOND_SHARE = 0.6
+BEYOND_SHOWN = 2
+
+
+def _beyond_control(ctx: Context, reading: Reading, record: Record) -> list[str]:
+    """A defence follow-up about a control just discussed that tells a further concern in
+    words of its own asks how to defend against that concern, not for the control again: the
+    techniques the control is listed against that the words describe, closest first."""
+    if (record.type != "mitigation" or reading.source != "history"
+            or not _describes_more(ctx, reading)):
+        return []
+    listed = set(record.techniques)
+    found = relative(ctx.search(reading.question, TECHNIQUE_TYPES, FAMILY_SEARCH), BEYOND_SHARE,
+                     FAMILY_SEARCH)
+    return [h.id for h in found if h.id in listed][:BEYOND_SHOWN]
 
 
 def _reweighed(ctx: Context, question: str,
@@ -382,12 +404,22 @@ def incident(ctx: Context, reading: Reading) -> Reply:
     _grouped(ctx, reply, hits, reading.question, {h.id: h.snippet for h in hits})
     if weaker:
         reply.para("Weaker evidence, worth checking: " + reply.names(weaker, limit=WEAKER) + ".")
+    if reading.target != "case_study":
+        _similar_case(ctx, reply, reading)
     if _may_ask_fixes(reading) and fixes:
         reply.add("", "**What to fix first** (mitigations covering most of these):")
         for entry in fixes:
             use = shorten(use_text(ctx.catalog, entry.id, entry.covers), USE_CHARS)
             reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
     return reply
+
+
+def _similar_case(ctx: Context, reply: Reply, reading: Reading) -> None:
+    """A write-up that search surely matches to one documented incident names it: a user
+    mapping an incident wants to know whether ATLAS has seen it before."""
+    sure = ctx.reader.sure_link(reading.question, ("case-study",))
+    if sure is not None:
+        reply.para(f"ATLAS documents a similar incident: {reply.name(sure.id, bold=False)}.")
 
 
 def _may_ask_fixes(reading: Reading) -> bool:
