@@ -854,3 +854,11 @@ def test_a_defence_follow_up_on_a_control_with_a_new_concern_is_not_the_card_aga
     assert "AML.T0901.001" in lead(answer) and "is an ATLAS mitigation" not in lead(answer)
     again = compose(rag, "how do we set that up", "defend", "mitigation", history=history)
     assert lead(again).startswith("**Beacon Throttling** ([AML.M0901]) is an ATLAS mitigation")
+
+
+def test_a_described_control_is_said_with_what_atlas_lists_it_against(rag: AtlasRAG) -> None:
+    answer = compose(rag, "is there anything about throttling how often one caller can reach "
+                     "our prediction endpoints?", "defend", "mitigation")
+    assert lead(answer).startswith("ATLAS covers this with **Beacon Throttling** ([AML.M0901]), "
+                                   "listed against ")
+    assert "AML.T0903" in lead(answer) or "AML.T0901" in lead(answer)

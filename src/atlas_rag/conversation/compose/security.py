@@ -134,7 +134,11 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     elif reading.source in ("question", "history", "ordinal"):
         lead = f"Against {against}, ATLAS's mitigations to start with are {reply.names(first)}."
     elif boost and ranked[0].id in boost:
+        # The control found, and what it is listed against in ATLAS's terms: a user learns the
+        # name of the attack they described as well as the fix.
+        listed = ranked[0].covers[:2]
         lead = (f"ATLAS covers this with {reply.name(ranked[0].id)}"
+                + (f", listed against {reply.names(listed, bold=False)}" if listed else "")
                 + (f"; related: {reply.names(first[1:])}" if first[1:] else "") + ".")
     else:
         lead = (f"This reads as defending against {against}; ATLAS's mitigations to start "
