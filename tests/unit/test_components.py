@@ -26,3 +26,8 @@ def test_a_negation_reaches_only_the_next_words_of_its_own_clause() -> None:
     assert keys("no plugins, but it has long-term memory") == ["memory"]
     assert "tool" in present_terms("there is no memory in it at all, the agent calls tools")
     assert keys("a no-code chatbot builder with plugins") == ["llm", "tools"]
+
+
+def test_a_model_shipped_to_devices_is_a_component_of_its_own() -> None:
+    assert "device" in keys("we ship the vision model inside our android app so it runs on-device")
+    assert "device" not in keys("a vision model behind our inference api")

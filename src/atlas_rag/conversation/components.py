@@ -81,6 +81,14 @@ COMPONENTS = (
         "evade AI model; craft adversarial data; physical environment access",
     ),
     _component(
+        "device", "a model shipped to users' devices",
+        "device devices on-device ondevice mobile android ios iphone ipad edge embedded "
+        "firmware iot client-side",
+        "full AI model access to a model shipped inside an application; craft adversarial "
+        "data with white-box access to the model; extract or replicate the model from the "
+        "device",
+    ),
+    _component(
         "memory", "agent memory",
         "memory memories remembers remember long-term persistent",
         "AI agent context poisoning of memory",
