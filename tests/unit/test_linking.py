@@ -274,3 +274,10 @@ def test_a_message_saying_more_than_an_item_line_is_not_pointing_at_it(linker: L
     question = ("we run one greenhouse with hundreds of sensors and a shared vendor account, how "
                 "do we limit the blast radius if it gets hijacked")
     assert linker.item_described(question, shown) is None
+
+
+def test_between_items_named_as_closely_the_one_named_in_full_is_meant(linker: Linker) -> None:
+    # Two words each; only "Seedbank Poisoning" is said whole.
+    assert linker.item_named("the seedbank poisoning provenance one",
+                             ["AML.M0902", "AML.T0902"]) == "AML.T0902"
+    assert linker.item_named("the seedbank one", ["AML.M0902", "AML.T0902"]) is None

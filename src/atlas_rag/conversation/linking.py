@@ -279,7 +279,9 @@ class Linker:
     def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").
         Between names sharing as many, the one whose name every other such name holds: "the
-        exfil one" among a technique and its sub-techniques ("Parent: Own") is the technique."""
+        exfil one" among a technique and its sub-techniques ("Parent: Own") is the technique;
+        else the one whose own name the text says in full ("mitigations for triggered" among
+        "Triggered", "Insert Backdoor Trigger" and "Activation Triggers")."""
         terms = self.pointing_terms(text)
         if not terms:
             return None
@@ -292,7 +294,10 @@ class Linker:
         if len(best) == 1:
             return best[0]
         held = [i for i in best if all(names[i] <= names[other] for other in best)]
-        return held[0] if len(held) == 1 else None
+        if len(held) == 1:
+            return held[0]
+        whole = [i for i in best if set(tokenize(self.catalog.records[i].name)) <= terms]
+        return whole[0] if len(whole) == 1 else None
 
     def pointing_terms(self, text: str) -> set[str]:
         """The terms of ``text`` that can pick an item: not asking words, stopwords or the
