@@ -204,8 +204,6 @@ def _answer(ctx: Context, reading: Reading, count: bool) -> Reply:
     subjects = ctx.subjects(reading) or _weak_subjects(ctx, reading)
     if subjects:
         pointed = _each_pointed(ctx, reading, subjects)
-        if len(pointed) == 1 and reading.source == "history":
-            pointed = [_first_holding(ctx, reading, subjects)]
         if len(pointed) == 2 and asks_jointly(reading.question) and _jointly(
                 ctx, reading, reply, pointed, count):
             return reply
@@ -312,14 +310,15 @@ def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[s
     """The subjects to answer for: all those of the first one's kind when the message points
     at several ("does either one have mitigations", "their case studies"), or at none of them
     after an answer about two objects side by side ("what tactics" after a comparison: a
-    bare follow-up asks it of what was compared); else the first."""
+    bare follow-up asks it of what was compared); else the first that has the relation."""
     if reading.source != "history":
         return subjects[:1]
     kinds = [kind_family(ctx.catalog.records[i].type) for i in subjects]
     alike = [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]]
-    if points_at_several(reading.question) or (len(alike) == 2 and not points_at_one(reading.question)):
-        return alike[:EACH_SHOWN]
-    return subjects[:1]
+    several = points_at_several(reading.question) or (
+        len(alike) == 2 and not points_at_one(reading.question))
+    pointed = alike[:EACH_SHOWN] if several else subjects[:1]
+    return pointed if len(pointed) > 1 else [_first_holding(ctx, reading, subjects)]
 
 
 def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,

@@ -76,13 +76,13 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     if not techniques and subjects:
         record = ctx.catalog.records[subjects[0]]
         techniques = _beyond_control(ctx, reading, record)
-    if not techniques and subjects:
-        if record.type in ("case-study", "tactic"):
-            write_listing(ctx, reply, record,
-                          RELATIONS[("mitigation", record.type)](ctx.catalog, record), count=False)
-        else:
-            card(ctx.catalog, reply, record)
-        return reply
+        if not techniques:
+            if record.type in ("case-study", "tactic"):
+                write_listing(ctx, reply, record, RELATIONS[("mitigation", record.type)](
+                    ctx.catalog, record), count=False)
+            else:
+                card(ctx.catalog, reply, record)
+            return reply
     boost: dict[str, float] = {}
     if techniques:
         # After a list, the objects its answer led with count for more.
