@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from atlas_rag import Answer, AtlasRAG
+from atlas_rag.conversation.intents import Prediction
 from atlas_rag.ids import find_ids
 
 pytestmark = pytest.mark.unit
@@ -522,7 +523,12 @@ def test_an_incident_asking_whether_it_is_documented_leads_with_case_studies(rag
     assert "AML.CS0901" in lead(answer)
 
 
-def test_case_studies_asked_for_a_described_situation_come_closest_first(rag: AtlasRAG) -> None:
+def test_case_studies_asked_for_a_described_situation_come_closest_first(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reading is a list of case studies, as the real model reads it; the fake embedder's
+    # classifier may read the long message otherwise, and the reader links by the reading.
+    listing = Prediction("list", 0.9, "case_study", 0.9, {"list": 0.9}, {"case_study": 0.9})
+    monkeypatch.setattr(rag.answerer.reader.intents, "predict", lambda text: listing)
     plain = compose(rag, "which case studies used lighthouse beacon probing?", "list", "case_study")
     assert plain.items == ["AML.CS0902", "AML.CS0901"]
     described = compose(rag, "lighthouse beacon probing case studies where a red team crew "
@@ -815,8 +821,9 @@ def test_an_incident_names_the_documented_incident_search_surely_matches(rag: At
     story = ("A red team crew mapped a greenhouse vendor's endpoints, tainted its seedbank and "
              "copied its flagship predictor. Which techniques is this?")
     answer = compose(rag, story, "incident", "technique")
-    assert "ATLAS documents a similar incident: Operation Copper Kestrel" in answer.text
+    assert "ATLAS documents a similar incident: Operation Copper Kestrel" in lead(answer)
     assert "AML.CS0901" in answer.citations
+    assert "maps to" in answer.text  # the techniques follow
 
 
 def test_a_relation_asked_after_several_objects_goes_to_the_one_that_has_it(rag: AtlasRAG) -> None:
@@ -862,3 +869,16 @@ def test_a_described_control_is_said_with_what_atlas_lists_it_against(rag: Atlas
     assert lead(answer).startswith("ATLAS covers this with **Beacon Throttling** ([AML.M0901]), "
                                    "listed against ")
     assert "AML.T0903" in lead(answer) or "AML.T0901" in lead(answer)
+
+
+@pytest.mark.parametrize(("certainty", "expected"), [(0.95, "AML.M0902"), (0.6, "AML.T0902")])
+def test_a_description_of_the_kind_surely_asked_is_searched_among_that_kind(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch, certainty: float, expected: str) -> None:
+    """A control told in the words of the attack it stops is the control when the reader is
+    sure a mitigation is asked; when it is unsure, the closest object of any kind."""
+    reading = Prediction("explain", 0.9, "mitigation", certainty, {"explain": 0.9},
+                         {"mitigation": certainty, "technique": 1 - certainty})
+    monkeypatch.setattr(rag.answerer.reader.intents, "predict", lambda text: reading)
+    answer = rag.ask("we check every kernel batch arriving in the seedbank for tainted training "
+                     "kernels before use, what is that called")
+    assert expected in lead(answer)

@@ -114,3 +114,17 @@ def test_a_reading_is_a_pair_the_examples_hold() -> None:
     model.pairs = None  # without known pairs, each head decides alone
     i, t = model._joint(row_i, row_t)
     assert (intents[i], targets[t]) == ("defend", "technique")
+
+
+def test_a_class_with_few_examples_is_not_outweighed_by_one_with_many() -> None:
+    """A message nearer the examples of a rare class is read as that class, however many
+    examples the common class has (the examples' counts are the writers', not the users')."""
+    from atlas_rag.conversation.intents import LinearHead
+
+    rng = np.random.default_rng(0)
+    features = np.vstack([rng.normal([1.0, 0.0, 0.0], 0.2, size=(60, 3)),
+                          rng.normal([0.0, 1.0, 0.0], 0.2, size=(4, 3)),
+                          rng.normal([0.0, 0.0, 1.0], 0.2, size=(20, 3))])
+    head = LinearHead.fit(features, ["common"] * 60 + ["rare"] * 4 + ["other"] * 20)
+    nearer_rare = head.probabilities(np.array([[0.4, 0.6, 0.0]]))[0]
+    assert head.classes[int(nearer_rare.argmax())] == "rare"

@@ -174,7 +174,10 @@ class LinearHead:
     def fit(cls, features: Any, labels: Sequence[str], c: float = REGULARISATION) -> LinearHead:
         from sklearn.svm import LinearSVC
 
-        model = LinearSVC(C=c, random_state=0)
+        # Each class weighs as much as the others: how many examples a writer gave a class
+        # says how much they wrote, not how often users ask it, and a large new file of one
+        # class would otherwise pull every unsure message into it.
+        model = LinearSVC(C=c, random_state=0, class_weight="balanced")
         model.fit(features, list(labels))
         return cls([str(x) for x in model.classes_], model.coef_, model.intercept_)
 

@@ -21,6 +21,10 @@ SURE = 0.55
 # An explain question whose target is another kind than its subject ("what is the parent of
 # T0051.001") is answered as that relation when the target is this sure.
 RELATION_SURE = 0.5
+# The classifier's certainty of the asked kind that narrows the search for a description to it.
+KIND_SURE = 0.9
+# The kinds a user describes and asks the name of (not tactics or parents, asked of them).
+DESCRIBED_KINDS = {target: TARGET_TYPES[target] for target in ("technique", "mitigation", "case_study")}
 
 
 # ---------------------------------------------------------------------- explain
@@ -60,7 +64,7 @@ def _asks_relation(target: str, kind: str) -> bool:
 def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
     """No named subject: the object the description fits best, offered as such."""
     preferred = TARGET_TYPES.get(reading.target) or ()
-    links = ctx.searched(reading, None, k=8)
+    links = _of_kind_asked(ctx, reading) or ctx.searched(reading, None, k=8)
     if preferred:
         # The kind the question asks for counts for more than a close match of another kind.
         links.sort(key=lambda link: -link.confidence * (
@@ -88,6 +92,18 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
     if record.type != "case-study" and may_seek_incidents(reading):
         case_studies_line(ctx, reply, reading.question)
     return reply
+
+
+def _of_kind_asked(ctx: Context, reading: Reading) -> list[Link]:
+    """A description of an object of the kind the reader is sure is asked, searched among
+    that kind alone: a control told in the words of the attack it stops ("we scan every
+    checkpoint before anyone loads it") reads closer to that attack than to the control in a
+    search of every kind. A tactic or a parent asked of a description ("what tactic is that
+    under") is a relation of the object described, so it does not narrow the search."""
+    if reading.prediction is None or reading.prediction.target_p < KIND_SURE:
+        return []
+    kinds = DESCRIBED_KINDS.get(reading.target)
+    return ctx.searched(reading, kinds, k=8) if kinds else []
 
 
 def _what(catalog: Catalog, reply: Reply, record: Record) -> str:

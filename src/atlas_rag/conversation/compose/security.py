@@ -402,14 +402,14 @@ def incident(ctx: Context, reading: Reading) -> Reply:
     fixes = rank_mitigations(ctx.catalog, {h.id: h.score for h in hits})[:FIXES_SHOWN]
     for lead in LEADS_BY_KIND.get(reading.target, ()):
         lead(ctx, reply, reading, [f.id for f in fixes])
+    if reading.target != "case_study":
+        _similar_case(ctx, reply, reading)
     reply.para(f"This write-up maps to {len(hits)} ATLAS technique{'s' if len(hits) > 1 else ''}; "
                f"the clearest are {reply.names(strongest)}. In the order of the ATLAS matrix, "
                "with the sentence that shows each:")
     _grouped(ctx, reply, hits, reading.question, {h.id: h.snippet for h in hits})
     if weaker:
         reply.para("Weaker evidence, worth checking: " + reply.names(weaker, limit=WEAKER) + ".")
-    if reading.target != "case_study":
-        _similar_case(ctx, reply, reading)
     if _may_ask_fixes(reading) and fixes:
         reply.add("", "**What to fix first** (mitigations covering most of these):")
         for entry in fixes:
@@ -419,8 +419,9 @@ def incident(ctx: Context, reading: Reading) -> Reply:
 
 
 def _similar_case(ctx: Context, reply: Reply, reading: Reading) -> None:
-    """A write-up that search surely matches to one documented incident names it: a user
-    mapping an incident wants to know whether ATLAS has seen it before."""
+    """A write-up that search surely matches to one documented incident names it first: a
+    user mapping an incident wants to know whether ATLAS has seen it before, and a retold
+    incident ("researchers showed that ...") is most exactly answered by its case study."""
     sure = ctx.reader.sure_link(reading.question, ("case-study",))
     if sure is not None:
         reply.para(f"ATLAS documents a similar incident: {reply.name(sure.id, bold=False)}.")
