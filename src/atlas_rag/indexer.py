@@ -34,7 +34,7 @@ from .errors import CorpusError, IndexIncompatibleError
 from .release import load_catalog
 from .settings import Settings
 from .store import Generation, Store, StoreBackend
-from .tuning import base_embedder
+from .tuning import base_embedder, questions_digest
 from .tuning import query_embedder as tuned_query_embedder
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,9 @@ def build(
             "corpus_hash": corpus_hash(corpus.pages),
             "model": embedder.name,
             "query_model": (query_embedder or embedder).name,
+            # What the query model was tuned on besides the release (see ``stale_query_model``).
+            "questions": (questions_digest()
+                          if query_embedder is not None and settings.tune_questions else ""),
             "dimension": embedder.dimension,
             "pages": len(corpus.pages),
             "pages_by_type": dict(Counter(r.type for r in catalog)),

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .catalog import Catalog
 from .embeddings import Embedder, SentenceTransformerEmbedder, default_model_path, train_contrastive
@@ -81,6 +82,24 @@ def example_questions() -> list[tuple[str, str]]:
                     item = json.loads(line)
                     found.append((str(item["text"]), str(item["id"])))
     return found
+
+
+def questions_digest() -> str:
+    """A fingerprint of the packaged example questions: an index whose query model was tuned
+    on other questions (an older version's) is searched with a stale model."""
+    digest = hashlib.sha256()
+    for text, atlas_id in example_questions():
+        digest.update(f"{text}\t{atlas_id}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def stale_query_model(settings: Settings, manifest: dict[str, Any]) -> str:
+    """Why an index's query model is not the one this version tunes, or "" when it is."""
+    if not (settings.fine_tune and settings.tune_questions):
+        return ""
+    if manifest.get("questions", "") != questions_digest():
+        return "its query model was tuned on other example questions than this version's"
+    return ""
 
 
 def training_pairs(

@@ -9,7 +9,7 @@ import pytest
 
 from atlas_rag import AtlasRAG, build_index
 from atlas_rag.catalog import Catalog
-from atlas_rag.tuning import base_embedder, tuned_embedder
+from atlas_rag.tuning import base_embedder, stale_query_model, tuned_embedder
 from helpers import FIXTURE_RELEASE, make_settings
 
 pytestmark = pytest.mark.integration
@@ -42,6 +42,7 @@ def test_a_build_is_searched_with_the_tuned_model_after_reopening(tmp_path: Path
     assert rag.manifest["model"] == rag.embedder.name == "all-MiniLM-L6-v2"  # pages
     assert rag.manifest["query_model"].startswith("all-MiniLM-L6-v2-atlas-")  # questions
     assert rag.query_embedder.name == rag.manifest["query_model"]
+    assert stale_query_model(settings, rag.manifest) == ""  # `make chat` keeps it
     assert rag.search("fitted a replica of the predictor")[0].id == "AML.T0903"
     assert report.chunks > 0
     plain = make_settings(tmp_path / "plain", fine_tune=False)

@@ -17,6 +17,8 @@ from atlas_rag.tuning import (
     embedder_for,
     example_questions,
     model_key,
+    questions_digest,
+    stale_query_model,
     training_pairs,
 )
 from helpers import FakeEmbedder
@@ -79,3 +81,35 @@ def test_an_index_of_a_tuned_model_missing_here_says_to_rebuild(tmp_path: Path) 
     with pytest.raises(IndexIncompatibleError, match="not in"):
         embedder_for(settings, "all-MiniLM-L6-v2-atlas-0123456789abcdef")
     assert embedder_for(settings, "all-MiniLM-L6-v2").name == "all-MiniLM-L6-v2"
+
+
+def test_an_index_tuned_on_other_example_questions_is_out_of_date(tmp_path: Path) -> None:
+    """`make chat` builds again when a new version's example questions would tune another
+    query model; an index built with tuning off, or on these questions, is kept."""
+    settings = Settings.from_env(env={}, cache_dir=tmp_path)
+    assert settings.fine_tune and settings.tune_questions
+    assert "example questions" in stale_query_model(settings, {"questions": "0123456789abcdef"})
+    assert stale_query_model(settings, {}) != ""  # built before the questions were recorded
+    assert stale_query_model(settings, {"questions": questions_digest()}) == ""
+    untuned = settings.replace(fine_tune=False)
+    assert stale_query_model(untuned, {}) == ""
+
+
+def test_an_out_of_date_index_that_cannot_be_built_again_stays_in_use(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline with no local release, `make chat` keeps serving the published index."""
+    from atlas_rag.errors import ReleaseError
+    from atlas_rag.scripts import ensure_index
+
+    class Published:
+        version, manifest = "5.6.0", {"questions": "0123456789abcdef"}
+        store = type("Store", (), {"location": "index"})()
+
+    def offline(**kwargs: object) -> None:
+        raise ReleaseError("cannot download the release", "set ATLAS_RAG_SOURCE to a local file")
+
+    monkeypatch.setattr(ensure_index.AtlasRAG, "open", lambda settings: Published())
+    monkeypatch.setattr(ensure_index, "build_index", offline)
+    assert ensure_index.main() == 0
+    out, err = capsys.readouterr()
+    assert "out of date" in out and "stays in use" in err
