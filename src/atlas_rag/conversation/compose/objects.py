@@ -10,7 +10,7 @@ from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..linking import BY_ID, Link, close_first
-from ..reader import Reading
+from ..reader import KIND_SURE, Reading
 from ..reply import Reply, join, kind_name
 from ..vocabulary import without_opening
 from .base import Context, case_studies_line, composes, may_seek_incidents
@@ -21,8 +21,6 @@ SURE = 0.55
 # An explain question whose target is another kind than its subject ("what is the parent of
 # T0051.001") is answered as that relation when the target is this sure.
 RELATION_SURE = 0.5
-# The classifier's certainty of the asked kind that narrows the search for a description to it.
-KIND_SURE = 0.9
 # The kinds a user describes and asks the name of (not tactics or parents, asked of them).
 DESCRIBED_KINDS = {target: TARGET_TYPES[target] for target in ("technique", "mitigation", "case_study")}
 
@@ -99,7 +97,8 @@ def _of_kind_asked(ctx: Context, reading: Reading) -> list[Link]:
     that kind alone: a control told in the words of the attack it stops ("we scan every
     checkpoint before anyone loads it") reads closer to that attack than to the control in a
     search of every kind. A tactic or a parent asked of a description ("what tactic is that
-    under") is a relation of the object described, so it does not narrow the search."""
+    under") is a relation of the object described, so it does not narrow the search. The
+    certainty is the reader's own for "the asked kind overrules a name's word"."""
     if reading.prediction is None or reading.prediction.target_p < KIND_SURE:
         return []
     kinds = DESCRIBED_KINDS.get(reading.target)
