@@ -882,3 +882,58 @@ def test_a_description_of_the_kind_surely_asked_is_searched_among_that_kind(
     answer = rag.ask("we check every kernel batch arriving in the seedbank for tainted training "
                      "kernels before use, what is that called")
     assert expected in lead(answer)
+
+
+def _clues(rag: AtlasRAG, question: str, turns: list[tuple[str, str]]) -> Any:
+    from atlas_rag.conversation.reader import Clues
+
+    reading = rag.answerer.reader.read(question, turns)
+    return Clues(question, reading.state, reading.links, reading.prediction, None, False, False)
+
+
+def test_a_relation_of_a_bare_phrase_asks_about_the_phrase_not_the_history(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all case studies", "case_study")
+    reader = rag.answerer.reader
+    own = reader.read("mitigations for grain spoilage", history)
+    assert own.subjects == [] and own.source == ""  # the composer searches the phrase
+    pointed = reader.read("mitigations for them", history)
+    assert pointed.source == "history" and pointed.subjects
+
+
+def test_a_comparison_naming_two_listed_items_is_not_a_ranking(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import ranking
+
+    history = _listed(rag, "list all mitigations", "mitigation")
+    reader = rag.answerer.reader
+    assert ranking(reader, _clues(rag, "which one is most important?", history), "compare") == "rank"
+    # Named in words no name holds ("the dos one"): still two of the list, not all of it.
+    named = _clues(rag, "whats the difference between the slow one and the noisy one", history)
+    assert ranking(reader, named, "compare") is None
+    first = _clues(rag, "how is the first one different from the rest", history)
+    assert ranking(reader, first, "compare") == "rank"  # an ordinal is not a name
+
+
+def test_a_short_follow_up_read_as_an_incident_asks_about_the_conversation(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import nothing_to_map
+
+    reader = rag.answerer.reader
+    history = _listed(rag, "which techniques did AML.CS0901 use?", "technique")
+    short = _clues(rag, "what should we have had in place", history)
+    again = nothing_to_map(reader, short, "incident")
+    assert again is not None and again not in ("incident", "threat_model", "off_topic", "injection")
+    writeup = ("a contractor copied the seedbank ledger to a personal drive, then swapped the grafted "
+               "labels on the training rows before the nightly retrain")
+    assert nothing_to_map(reader, _clues(rag, writeup, history), "incident") is None
+    assert nothing_to_map(reader, _clues(rag, "what should we have had in place", []), "incident") is None
+
+
+def test_the_x_one_can_name_a_sub_technique_shown_on_its_parents_line(rag: AtlasRAG) -> None:
+    answer = ("The techniques to look at first:\n\n"
+              "1. Lighthouse Beacon Probing ([AML.T0901]), via Tidal Chart Scraping ([AML.T0901.002])\n"
+              "2. Seedbank Poisoning ([AML.T0902])\n"
+              "3. Weathervane Model Cloning ([AML.T0903])\n")
+    history = [("what should we worry about", answer)]
+    reader = rag.answerer.reader
+    assert reader.read("case studies for that tidal chart one", history).subject == "AML.T0901.002"
+    # Without the pro-form, a word of the sub-technique's name does not pick it from the line.
+    assert reader.read("case studies for chart stuff", history).subject != "AML.T0901.002"

@@ -194,8 +194,14 @@ async def test_navigator_layer_from_text_scores_by_confidence(client: Client) ->
     mapped = (await call(client, "map_text", text=INCIDENT, k=50))["techniques"]
     layer = await call(client, "navigator_layer", text=INCIDENT)
     confidence = {t["id"]: (t["confidence"], t["evidence"]) for t in mapped}
-    assert {r["techniqueID"] for r in layer["techniques"]} == set(confidence)
-    for row in layer["techniques"]:
+    # A mapped sub-technique's parent, when not mapped itself, gets an unscored row that
+    # expands it in the Navigator; every other row is a mapped technique.
+    scored = [r for r in layer["techniques"] if "score" in r]
+    expanders = {r["techniqueID"] for r in layer["techniques"] if "score" not in r}
+    assert {r["techniqueID"] for r in scored} == set(confidence)
+    assert expanders <= {i.rsplit(".", 1)[0] for i in confidence if i.count(".") == 2}
+    assert not expanders & set(confidence)
+    for row in scored:
         score, evidence = confidence[row["techniqueID"]]
         assert (row["score"], row["comment"]) == (round(score * 100, 1), evidence)
     assert layer["gradient"]["minValue"] == 0 and layer["gradient"]["maxValue"] == 100

@@ -30,6 +30,7 @@ from .knowledge import (
 )
 from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
 from .state import (
+    ORDINAL_WORDS,
     State,
     conversation_ids,
     find_ordinal,
@@ -63,6 +64,11 @@ _BOTH = re.compile(r"\b(both)\b", re.IGNORECASE)
 # "that one" points at an item shown, not at what the answer was about (English "one" as a
 # pro-form for a listed thing).
 _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
+# "the dos one", "that agent tool supply chain one": an item of the list just shown named by
+# words of its own before the pro-form "one" (a short phrase; not an ordinal, "the first one").
+_NAMED_ONE = re.compile(r"\b(?:the|that|this)\s+(?!(?:" + "|".join(ORDINAL_WORDS)
+                        + r"|other|same|next|only)\b)[\w'-]+(?:\s+[\w'-]+){0,3}\s+one\b",
+                        re.IGNORECASE)
 # "what about X", "how about X", "and for X", "same for X", "and X?": English's frames for
 # asking the last question again of something else (a closed class).
 _ELLIPSIS = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|hmm)\W+)?(?:(?:what|how)\s+about|(?:and|same)\s+(?:for|with)"
@@ -83,6 +89,15 @@ _PICKING = re.compile(
     re.IGNORECASE,
 )
 _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
+# A kind of object followed by a preposition and a bare noun phrase ("mitigations for deepfakes",
+# "case studies involving model theft") names its own subject: English marks a phrase that
+# refers back with a determiner or pronoun ("for it", "for the rag one"), and a bare one does
+# not. The preposition and determiner lists are closed classes.
+_OWN_OBJECT = re.compile(
+    r"\b(?:tactic|mitigation|case[\s-]?stud(?:y|ie)|sub-?technique|technique|defen[cs]e|control"
+    r"|countermeasure|incident|example)s?\s+(?:for|of|against|about|on|involving|with|under)\s+"
+    r"(?!(?:the|a|an|it|its|this|that|these|those|them|em|they|their|each|both|either|all|any"
+    r"|one|ones|same|such|other|another)\b)(?P<phrase>[a-z][\w' -]*)", re.IGNORECASE)
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
 # "The parent" is one too: a parent is always some object's parent (a relational noun).
@@ -95,6 +110,8 @@ _KIND_POINTER = re.compile(
 _WH_KIND = re.compile(
     r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
+# A message with at most this many words of its own describes no incident or system.
+DESCRIBED_STEP_WORDS = 3
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
@@ -273,7 +290,8 @@ class Reader:
             # "what else did that one use" after a list of one: that item.
             reading.subjects, reading.source = [Link(state.items[0], 0.9, "item")], "ordinal"
             return
-        named = self.linker.item_named(reading.question, state.items + state.subjects)
+        named = self.linker.item_named(reading.question, state.items + state.subjects
+                                       + self._shown_beside_items(state, reading.question))
         # "which tactic is the image trick under"; not "what about X", which asks the last
         # question again of something new.
         if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
@@ -283,6 +301,9 @@ class Reader:
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
+        own_object = _OWN_OBJECT.search(reading.question)
+        if own_object and self.subject_words(own_object.group("phrase")):
+            return  # "mitigations for deepfakes" after case studies: the phrase is the subject
         # A follow-up points back, or names nothing search can find on its own ("any real
         # cases?", "what techniques were involved"); a new topic names its own subject.
         if narrow(reading.question, self.catalog, list(self.catalog)) and not points_back(
@@ -320,6 +341,15 @@ class Reader:
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _shown_beside_items(self, state: State, question: str) -> list[str]:
+        """The sub-techniques the last list showed on their parents' lines ("AI Supply Chain
+        Compromise, via AI Agent Tool"): "the agent tool one" names them too."""
+        if not state.items_in_last or not _NAMED_ONE.search(question):
+            return []
+        listed = set(state.items)
+        return [i for i in find_ids(state.turns[-1].answer)
+                if i in self.catalog and self.catalog.records[i].parent in listed]
 
     def _both(self, state: State) -> list[str]:
         """The two objects "both" points at: the last list's when it had two, else the last
@@ -680,9 +710,10 @@ def narrowing(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 def ranking(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"which one is most important" right after a list compares the whole list, not two
-    objects found by searching its words."""
+    objects found by searching its words; "the dos one and the cost one" are two of it."""
     own = [link for link in clues.links.links if link.confidence >= OWN_SUBJECT]
     if (intent == "compare" and not own and clues.state.items_in_last
+            and not _NAMED_ONE.search(clues.question)
             and len(clues.state.items) >= RANKED_LIST
             and not reader.confident_search(clues.question)):
         return "rank"
@@ -742,6 +773,16 @@ def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | N
     return None
 
 
+def nothing_to_map(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """A write-up to map describes what happened; a short follow-up read as one ("what
+    should we have had in place", after a mapped incident) describes nothing of its own and
+    asks about the conversation's subject: the likeliest reading that is not a description."""
+    if (intent in ("incident", "threat_model") and clues.state.subjects
+            and len(reader.own_words(clues.question)) <= DESCRIBED_STEP_WORDS):
+        return _best_of(clues.prediction.intents, exclude=(*SUBSTANTIVE, *FRESH_INTENTS))
+    return None
+
+
 def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"is LLM Jailbreak a sub-technique of prompt injection?", "does M0015 mitigate
     evasion?": a yes/no question about how objects relate is answered yes or no."""
@@ -761,7 +802,7 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study, the_list_again, mitigations_of_several, yes_or_no)
+    inside_case_study, the_list_again, mitigations_of_several, nothing_to_map, yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:
