@@ -298,8 +298,7 @@ def test_list_them_right_after_a_list_asks_for_its_items(rag: AtlasRAG) -> None:
     reader = rag.answerer.reader
 
     def clues(question: str, turns: list[tuple[str, str]]) -> Clues:
-        reading = reader.read(question, turns)
-        return Clues(question, reading.state, reading.links, reading.prediction, None, False, False)
+        return _clues(rag, question, turns)
 
     assert the_list_again(reader, clues("list them", history), "list") == "relist"
     assert the_list_again(reader, clues("how many of them", history), "count") == "relist"

@@ -110,8 +110,9 @@ _KIND_POINTER = re.compile(
 _WH_KIND = re.compile(
     r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
-# A message with at most this many words of its own describes no incident or system.
-DESCRIBED_STEP_WORDS = 3
+# A message with at most this many words of its own describes no incident or system (a
+# write-up tells who did what to what: more than three words).
+UNDESCRIBED_WORDS = 3
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
@@ -778,7 +779,7 @@ def nothing_to_map(reader: Reader, clues: Clues, intent: str) -> str | None:
     should we have had in place", after a mapped incident) describes nothing of its own and
     asks about the conversation's subject: the likeliest reading that is not a description."""
     if (intent in ("incident", "threat_model") and clues.state.subjects
-            and len(reader.own_words(clues.question)) <= DESCRIBED_STEP_WORDS):
+            and len(reader.own_words(clues.question)) <= UNDESCRIBED_WORDS):
         return _best_of(clues.prediction.intents, exclude=(*SUBSTANTIVE, *FRESH_INTENTS))
     return None
 
