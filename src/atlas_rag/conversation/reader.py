@@ -110,9 +110,9 @@ _KIND_POINTER = re.compile(
 _WH_KIND = re.compile(
     r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
     r"|sub-?technique|technique)s?\b", re.IGNORECASE)
-# A message with at most this many words of its own describes no incident or system (a
-# write-up tells who did what to what: more than three words).
-UNDESCRIBED_WORDS = 3
+# English's modal and auxiliary verbs the stopwords leave in (a closed class): "what should we
+# have had in place" says no word of its own about an incident.
+_AUXILIARIES = frozenset(tokenize("should shall must ought had having done being"))
 # Intents that describe their own subject at length: never read as a follow-up for lack of a
 # searchable subject.
 FRESH_INTENTS = ("threat_model", "incident", "compare")
@@ -775,11 +775,11 @@ def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | N
 
 
 def nothing_to_map(reader: Reader, clues: Clues, intent: str) -> str | None:
-    """A write-up to map describes what happened; a short follow-up read as one ("what
-    should we have had in place", after a mapped incident) describes nothing of its own and
+    """A write-up to map describes what happened; a follow-up read as one that says less than
+    an aspect's worth of its own ("what should we have had in place", after a mapped incident)
     asks about the conversation's subject: the likeliest reading that is not a description."""
     if (intent in ("incident", "threat_model") and clues.state.subjects
-            and len(reader.own_words(clues.question)) <= UNDESCRIBED_WORDS):
+            and len(reader.own_words(clues.question) - _AUXILIARIES) < DESCRIBED_ASPECT):
         return _best_of(clues.prediction.intents, exclude=(*SUBSTANTIVE, *FRESH_INTENTS))
     return None
 
