@@ -62,11 +62,13 @@ def _asks_relation(target: str, kind: str) -> bool:
 def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
     """No named subject: the object the description fits best, offered as such."""
     preferred = TARGET_TYPES.get(reading.target) or ()
-    links = _of_kind_asked(ctx, reading) or ctx.searched(reading, None, k=8)
-    if preferred:
-        # The kind the question asks for counts for more than a close match of another kind.
-        links.sort(key=lambda link: -link.confidence * (
-            1.0 if ctx.catalog.records[link.id].type in preferred else 0.75))
+    links = _of_kind_asked(ctx, reading)
+    if not links:
+        links = ctx.searched(reading, None, k=8)
+        if preferred:
+            # The kind the question asks for counts for more than a close match of another kind.
+            links.sort(key=lambda link: -link.confidence * (
+                1.0 if ctx.catalog.records[link.id].type in preferred else 0.75))
     if not links:
         reply.para("I found nothing in ATLAS that matches this. Try other words, an ATLAS ID "
                    "(such as AML.T0051) or the name of a technique.")
