@@ -16,6 +16,25 @@ from .errors import SettingsError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+# Threads follow the work (README, "Latency"; measured on 2 cores): one text, a question of
+# a dozen word pieces, embeds fastest on one thread, because waking a second thread between
+# questions costs more than it saves (`ask` p50 32 -> 21 ms); a batch embeds about 1.8x
+# faster on every core. A change of torch's thread count costs a few milliseconds, so it is
+# made only when the kind of work changes.
+_threads_lock = threading.Lock()
+_all_cores: list[int] = []  # torch's thread count before we first changed it
+
+
+def use_threads_for(count: int) -> None:
+    """Give torch one thread for a single text and every core it had for a batch."""
+    import torch
+
+    with _threads_lock:
+        if not _all_cores:
+            _all_cores.append(torch.get_num_threads())
+        wanted = 1 if count == 1 else _all_cores[0]
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
 
 
 class Embedder(Protocol):
@@ -110,6 +129,7 @@ class SentenceTransformerEmbedder:
         model = self._model.get()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        use_threads_for(len(texts))
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,
