@@ -936,3 +936,15 @@ def test_the_x_one_can_name_a_sub_technique_shown_on_its_parents_line(rag: Atlas
     assert reader.read("case studies for that tidal chart one", history).subject == "AML.T0901.002"
     # Without the pro-form, a word of the sub-technique's name does not pick it from the line.
     assert reader.read("case studies for chart stuff", history).subject != "AML.T0901.002"
+
+
+def test_a_bare_follow_up_after_several_leading_objects_answers_for_each(rag: AtlasRAG) -> None:
+    """An answer that led with three techniques, then "tactic?": the question singles none
+    out, so each one's tactic is given, not the first one's alone."""
+    said = ("An adversary would most likely use Seedbank Poisoning ([AML.T0902]), Weathervane "
+            "Model Cloning ([AML.T0903]) and Lighthouse Beacon Probing ([AML.T0901]).")
+    answer = compose(rag, "tactic?", "list", "tactic", history=[("how would they do it", said)])
+    assert {"AML.TA0902", "AML.TA0903", "AML.TA0901"} <= set(answer.citations)
+    one = compose(rag, "tactic of the first one?", "list", "tactic",
+                  history=[("how would they do it", said)])
+    assert "AML.TA0902" in one.citations and "AML.TA0901" not in one.citations

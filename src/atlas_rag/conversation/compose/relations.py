@@ -309,14 +309,15 @@ def _jointly(ctx: Context, reading: Reading, reply: Reply, ids: list[str], count
 def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[str]:
     """The subjects to answer for: all those of the first one's kind when the message points
     at several ("does either one have mitigations", "their case studies"), or at none of them
-    after an answer about two objects side by side ("what tactics" after a comparison: a
-    bare follow-up asks it of what was compared); else the first that has the relation."""
+    after an answer that led with several ("what tactics" after a comparison, or "tactic?"
+    after "an adversary would most likely use A, B and C": a bare follow-up singles none out,
+    so it is asked of each, up to EACH_SHOWN); else the first that has the relation."""
     if reading.source != "history":
         return subjects[:1]
     kinds = [kind_family(ctx.catalog.records[i].type) for i in subjects]
     alike = [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]]
     several = points_at_several(reading.question) or (
-        len(alike) == 2 and not points_at_one(reading.question))
+        len(alike) >= 2 and not points_at_one(reading.question))
     pointed = alike[:EACH_SHOWN] if several else subjects[:1]
     return pointed if len(pointed) > 1 else [_first_holding(ctx, reading, subjects)]
 
