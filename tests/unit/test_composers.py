@@ -948,3 +948,32 @@ def test_a_bare_follow_up_after_several_leading_objects_answers_for_each(rag: At
     one = compose(rag, "tactic of the first one?", "list", "tactic",
                   history=[("how would they do it", said)])
     assert "AML.TA0902" in one.citations and "AML.TA0901" not in one.citations
+
+
+def test_a_technique_with_no_mitigations_in_its_family_offers_its_neighbours(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    """None listed for the technique or its family: the nearest techniques' mitigations, the
+    nearest first, each saying which technique ATLAS lists it for."""
+    record = rag.catalog.records["AML.T0904"]
+    monkeypatch.setitem(rag.catalog.records, "AML.T0904",
+                        dataclasses.replace(record, mitigations=()))
+    answer = compose(rag, "how do I defend against AML.T0904", "defend", "mitigation")
+    assert "lists no mitigations for **Silo Ledger Leakage**" in lead(answer)
+    assert "Closest instead" in answer.text and "AML.M0903" not in answer.items
+    offered = [i for i in answer.items if i.startswith("AML.M")]
+    assert offered and "listed for" in answer.text
+    # Each offered mitigation is one ATLAS lists for the technique named beside it.
+    for line in answer.text.splitlines():
+        if "(listed for " in line:
+            mitigation = find_ids(line)[0]
+            technique = find_ids(line.split("(listed for ")[1])[0]
+            assert mitigation in rag.catalog.records[technique].mitigations
+
+
+def test_a_control_described_for_a_technique_without_family_is_not_said_to_be_its_familys(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = rag.catalog.records["AML.T0904"]
+    monkeypatch.setitem(rag.catalog.records, "AML.T0904",
+                        dataclasses.replace(record, mitigations=()))
+    answer = compose(rag, "how do I defend against silo ledger leakage", "defend", "mitigation")
+    assert "sub-techniques" not in answer.text and "parent" not in answer.text

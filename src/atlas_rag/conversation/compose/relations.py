@@ -22,6 +22,7 @@ from ..knowledge import (
     rolled_up,
     techniques_of,
     techniques_of_case_study,
+    use_text,
 )
 from ..linking import NAMED_HOW
 from ..reader import Reading, asks_jointly, points_at_one, points_at_several
@@ -43,6 +44,11 @@ DESCRIBED_BEYOND = 2
 CLOSER_SHOWN = 2
 # Objects a follow-up pointing at several ("either one", "both") gets answered for, at most.
 EACH_SHOWN = 3
+# A technique with no mitigations or case studies of its own or its family's: its nearest
+# techniques searched, and how many of those that have some are offered instead.
+NEIGHBOUR_SEARCH = 8
+NEIGHBOURS_SHOWN = 3
+NEAREST_ITEMS = 8  # of the objects offered instead, shown at most
 # A follow-up's situation was told within this many turns before it.
 DESCRIBED_TURNS = 3
 
@@ -316,9 +322,16 @@ def _each_pointed(ctx: Context, reading: Reading, subjects: list[str]) -> list[s
         return subjects[:1]
     kinds = [kind_family(ctx.catalog.records[i].type) for i in subjects]
     alike = [i for i, kind in zip(subjects, kinds, strict=True) if kind == kinds[0]]
-    several = points_at_several(reading.question) or (
-        len(alike) >= 2 and not points_at_one(reading.question))
-    pointed = alike[:EACH_SHOWN] if several else subjects[:1]
+    if points_at_several(reading.question):
+        pointed = alike[:EACH_SHOWN]
+    elif len(alike) >= 2 and not points_at_one(reading.question):
+        # Singled out by nothing: each that has the relation ("parent technique?" after three
+        # techniques asks it of the sub-technique among them).
+        pointed = [i for i in alike[:EACH_SHOWN]
+                   if (listing := _listing(ctx, reading, ctx.catalog.records[i])) is not None
+                   and listing.ids]
+    else:
+        pointed = []
     return pointed if len(pointed) > 1 else [_first_holding(ctx, reading, subjects)]
 
 
@@ -513,29 +526,55 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
 
 
 def nearest_instead(ctx: Context, reply: Reply, record: Record, listing: Listing) -> None:
-    """When a technique has none of something, offer its family's or its neighbours'."""
+    """When a technique has none of something, offer its family's or, failing those, its
+    closest neighbours': the case studies of the nearest one that has some, or the mitigations
+    listed for the nearest few that have some, the nearest one's first (one neighbour's list
+    alone can miss the control a user needs; a ranking by how many neighbours each covers
+    would put a far neighbour's family before the nearest one's)."""
     if listing.kind not in ("mitigation", "case-study") or record.type not in TECHNIQUE_TYPES:
         return
     field_name = "mitigations" if listing.kind == "mitigation" else "case_studies"
     parent = ctx.catalog.parent_of(record)
-    neighbours = [parent.id] if parent else []
-    neighbours += [s for s in record.subtechniques]
-    neighbours += [h.id for h in ctx.search(record.name + ". " + opening(record.description, 1),
-                                            TECHNIQUE_TYPES, k=4) if h.id != record.id]
-    for other in dict.fromkeys(neighbours):
+    family = ([parent.id] if parent else []) + list(record.subtechniques)
+    for other in family:
         related = sorted(getattr(ctx.catalog.records[other], field_name))
         if related:
-            relation_word = ("its parent" if other == record.parent else
-                             "its sub-technique" if other in record.subtechniques else
-                             "the closely related")
-            reply.para(f"Closest instead: {relation_word} {reply.name(other, bold=False)} has "
-                       f"{len(related)} {kind_name(listing.kind, len(related))}:")
-            for atlas_id in related[:8]:
-                detail = (ctx.catalog.records[atlas_id].uses.get(other, "")
-                          if listing.kind == "mitigation" else "")
-                reply.item(atlas_id, reply.name(atlas_id, bold=False)
-                           + (f": {shorten(detail, DETAIL_CHARS)}" if detail else ""))
+            relation_word = "its parent" if other == record.parent else "its sub-technique"
+            _nearest_list(ctx, reply, listing, f"{relation_word} {reply.name(other, bold=False)}",
+                          related, other)
             return
+    found = ctx.search(record.name + ". " + opening(record.description, 1), TECHNIQUE_TYPES,
+                       k=NEIGHBOUR_SEARCH)
+    neighbours = [h for h in found if h.id != record.id and h.id not in family
+                  and getattr(ctx.catalog.records[h.id], field_name)][:NEIGHBOURS_SHOWN]
+    if not neighbours:
+        return
+    if listing.kind == "case-study":
+        first = neighbours[0].id
+        _nearest_list(ctx, reply, listing,
+                      f"the closely related {reply.name(first, bold=False)}",
+                      sorted(ctx.catalog.records[first].case_studies), first)
+        return
+    ids = [h.id for h in neighbours]
+    reply.para("Closest instead: the mitigations ATLAS lists for closely related techniques, "
+               "the closest first:")
+    offered = {m: t for t in reversed(ids) for m in ctx.catalog.records[t].mitigations}
+    order = [m for t in ids for m in sorted(ctx.catalog.records[t].mitigations)]
+    for atlas_id in list(dict.fromkeys(order))[:NEAREST_ITEMS]:
+        use = shorten(use_text(ctx.catalog, atlas_id, [offered[atlas_id]]), DETAIL_CHARS)
+        reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f": {use}" if use else "")
+                   + f" (listed for {reply.name(offered[atlas_id], bold=False)})")
+
+
+def _nearest_list(ctx: Context, reply: Reply, listing: Listing, whose: str,
+                  related: list[str], other: str) -> None:
+    reply.para(f"Closest instead: {whose} has {len(related)} "
+               f"{kind_name(listing.kind, len(related))}:")
+    for atlas_id in related[:NEAREST_ITEMS]:
+        detail = (ctx.catalog.records[atlas_id].uses.get(other, "")
+                  if listing.kind == "mitigation" else "")
+        reply.item(atlas_id, reply.name(atlas_id, bold=False)
+                   + (f": {shorten(detail, DETAIL_CHARS)}" if detail else ""))
 
 
 def _attack_reference(reply: Reply, record: Record) -> None:

@@ -11,7 +11,7 @@ from ...records import Record
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
-from ..knowledge import TECHNIQUE_TYPES, by_tactic, rank_mitigations, use_text
+from ..knowledge import TECHNIQUE_TYPES, by_tactic, family, rank_mitigations, use_text
 from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
@@ -104,7 +104,8 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     ranked = rank_mitigations(ctx.catalog, weights, boost)[:MITIGATIONS_SHOWN]
     against = reply.names(techniques[:2], bold=True)
     named = reading.source in ("question", "history", "ordinal")
-    if named and ranked and not any(entry.covers for entry in ranked):
+    if named and ranked and not any(entry.covers for entry in ranked) and len(
+            family(ctx.catalog, techniques[0])) > 1:
         # None listed for the technique itself: its family's, said as such.
         reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against} itself; "
                    f"these are listed for its {_relatives(ctx, reply, techniques[0])}:")
