@@ -104,14 +104,16 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     ranked = rank_mitigations(ctx.catalog, weights, boost)[:MITIGATIONS_SHOWN]
     against = reply.names(techniques[:2], bold=True)
     named = reading.source in ("question", "history", "ordinal")
-    if named and ranked and not any(entry.covers for entry in ranked) and len(
-            family(ctx.catalog, techniques[0])) > 1:
+    kin = _listed_for_family(ctx, techniques[0]) if named and techniques else {}
+    if named and ranked and not any(entry.covers for entry in ranked) and any(
+            entry.id in kin for entry in ranked):
         # None listed for the technique itself: its family's, said as such.
         reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against} itself; "
                    f"these are listed for its {_relatives(ctx, reply, techniques[0])}:")
         for entry in ranked:
-            use = shorten(use_text(ctx.catalog, entry.id, techniques), USE_CHARS)
-            reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+            if entry.id in kin:
+                use = shorten(use_text(ctx.catalog, entry.id, [kin[entry.id]]), USE_CHARS)
+                reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
         return reply
     if not techniques and not ranked:
         reply.para("I found no ATLAS technique or mitigation for this. Name the attack or the "
@@ -210,6 +212,16 @@ def _describes(ctx: Context, question: str, atlas_id: str) -> bool:
         return bool(words)
     name = tokenize(ctx.catalog.full_name(ctx.catalog.records[atlas_id]))
     return any(same_word(words[0], term) for term in name)
+
+
+def _listed_for_family(ctx: Context, atlas_id: str) -> dict[str, str]:
+    """The mitigations ATLAS lists for a technique's parent or sub-techniques, each with the
+    first of them it is listed for."""
+    listed: dict[str, str] = {}
+    for member in family(ctx.catalog, atlas_id)[1:]:
+        for mitigation in ctx.catalog.records[member].mitigations:
+            listed.setdefault(mitigation, member)
+    return listed
 
 
 def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
