@@ -304,6 +304,11 @@ def test_list_them_right_after_a_list_asks_for_its_items(rag: AtlasRAG) -> None:
     assert the_list_again(reader, clues("how many of them", history), "count") == "relist"
     assert the_list_again(reader, clues("list their techniques", history), "list") is None
     assert the_list_again(reader, clues("list them", []), "list") is None  # no list before
+    # A pointer and asking words alone, read as an explanation, ask for the items as well.
+    assert the_list_again(reader, clues("name them", history), "explain") == "relist"
+    assert the_list_again(reader, clues("what are those", history), "explain") == "relist"
+    assert the_list_again(reader, clues("what are those seals for", history), "explain") is None
+    assert the_list_again(reader, clues("thanks for those", history), "thanks") is None
     reading = reader.read("list them", history)
     reading = dataclasses.replace(reading, intent="relist", subjects=[
         Link(i, 0.9, "list") for i in reading.state.items])

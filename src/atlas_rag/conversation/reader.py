@@ -745,13 +745,15 @@ def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 
 def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
-    """"list them", "how many of them" right after a list asks for its items, not for a
-    relation of its first item: no words of its own, no kind of object named."""
+    """"list them", "how many of them", "name them", "what are those" right after a list asks
+    for its items, not for a relation or the card of its first item: no words of its own, no
+    kind of object named. (A message of a pointer and asking words alone has nothing else to
+    ask about; whether the classifier reads it as a list or as an explanation.)"""
     question = clues.question
     pointers = {m.lower() for m in _PLURAL.findall(question)}
     if pointers == {"both"} and len(set(clues.state.items)) != 2:
         return None  # "which ones used both" after a list of ten: two other objects
-    if (intent in ("list", "count") and clues.state.items and _PLURAL.search(question)
+    if (intent in ("list", "count", "explain") and clues.state.items and _PLURAL.search(question)
             and not KIND_WORD.search(question) and clues.ordinal is None
             and not reader.subject_words(without_pointers(question))
             and not any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
