@@ -982,3 +982,19 @@ def test_a_control_described_for_a_technique_without_family_is_not_said_to_be_it
                         dataclasses.replace(record, mitigations=()))
     answer = compose(rag, "how do I defend against silo ledger leakage", "defend", "mitigation")
     assert "sub-techniques" not in answer.text and "parent" not in answer.text
+
+
+def test_a_described_system_naming_a_control_leads_with_that_control(rag: AtlasRAG) -> None:
+    """The control the description names comes first among the fixes, however many threats
+    the rest of the description adds to the others' scores."""
+    threats = " ".join([
+        "Our flagship predictor answers anyone who queries it.",
+        "Anyone may copy the weathervane model through its endpoint.",
+        "Strangers probe the predictor with lighthouse beacons every night.",
+        "Our silo ledgers sit in an unguarded snapshot anyone can read.",
+        "Rivals could clone the weathervane model from its answers.",
+    ])
+    system = (threats + " We are sealing every batch of kernels entering the seedbank with a "
+              "signed provenance seal. Which controls matter?")
+    fixes = compose(rag, system, "threat_model", "mitigation")
+    assert lead(fixes).startswith("To fix first: Seedbank Provenance Sealing")

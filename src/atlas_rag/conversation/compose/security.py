@@ -363,7 +363,10 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
     # A description that ends by asking for controls ("what permissions should it get")
     # brings forward the mitigations its own words describe, as a defence question does.
     boost = _described_controls(ctx, text) if _may_ask_fixes(reading) else {}
-    ranked = rank_mitigations(ctx.catalog, {t: scores[t] for t in chosen}, boost)
+    # Weights relative to the strongest threat, as in a defence question, so that a control
+    # the description names weighs against them as DESCRIBED_MITIGATION says.
+    strongest = max(scores[t] for t in chosen) or 1.0
+    ranked = rank_mitigations(ctx.catalog, {t: scores[t] / strongest for t in chosen}, boost)
     for lead in LEADS_BY_KIND.get(reading.target, ()):
         lead(ctx, reply, reading, [c.id for c in ranked[:FIXES_SHOWN]])
     reply.para(f"For {system}, the ATLAS techniques to look at first are "
