@@ -281,3 +281,17 @@ def test_between_items_named_as_closely_the_one_named_in_full_is_meant(linker: L
     assert linker.item_named("the seedbank poisoning provenance one",
                              ["AML.M0902", "AML.T0902"]) == "AML.T0902"
     assert linker.item_named("the seedbank one", ["AML.M0902", "AML.T0902"]) is None
+
+
+@pytest.mark.parametrize("text", [
+    "how is that different from slow seedbank tampering (AML.T0902)",
+    "how is that different from AML.T0902 (slow seedbank tampering)",
+    "vs seedbank tampering ( T0902 )",
+])
+def test_words_beside_an_id_in_parentheses_label_that_id(linker: Linker, text: str) -> None:
+    assert [link.id for link in linker.link(text).links] == ["AML.T0902"]
+
+
+def test_a_name_apart_from_the_id_still_links(linker: Linker) -> None:
+    ids = {link.id for link in linker.link("AML.T0902 and seedbank tampering").links}
+    assert ids == {"AML.T0902", "AML.TA0902"}

@@ -164,7 +164,8 @@ class Linker:
         seen = {link.id for link in found.links}
         taken = [link.span for link in found.links if link.span]
         for link in self.names(text):
-            if link.id in seen or _overlaps(link.span, taken):
+            if link.id in seen or _overlaps(link.span, taken) or _labels_an_id(text, link.span,
+                                                                                taken):
                 continue
             found.links.append(link)
             seen.add(link.id)
@@ -457,6 +458,25 @@ def _attack_style(bare: str) -> bool:
     """ATT&CK numbers its techniques from T1000; ATLAS's are T0000-T0999."""
     match = re.fullmatch(r"(TA|T|M)(\d{4})(?:\.\d{3})?", bare)
     return match is not None and int(match.group(2)) >= 1000
+
+
+def _labels_an_id(text: str, span: tuple[int, int] | None,
+                  ids: Iterable[tuple[int, int] | None]) -> bool:
+    """Words set beside an ID in parentheses are that ID's label, not another object's name:
+    "delayed execution (T0094)" names T0094, not the Execution tactic (the words just before
+    the parenthesis), and "T0094 (delayed execution)" likewise (any words inside the
+    parenthesis that follows the ID). The parenthesis is the formal sign."""
+    if span is None:
+        return False
+    for other in ids:
+        if other is None:
+            continue
+        if other[0] >= span[1] and re.fullmatch(r"\s*\((?:AML\.)?\s*", text[span[1]:other[0]]):
+            return True
+        if (span[0] >= other[1] and re.fullmatch(r"\s*\([^()]*", text[other[1]:span[0]])
+                and re.match(r"[^()]*\)", text[span[1]:])):
+            return True
+    return False
 
 
 def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | None]) -> bool:
