@@ -163,9 +163,10 @@ class Linker:
         found = self.ids(text, context)
         seen = {link.id for link in found.links}
         taken = [link.span for link in found.links if link.span]
+        id_spans = list(taken)
         for link in self.names(text):
             if link.id in seen or _overlaps(link.span, taken) or _labels_an_id(text, link.span,
-                                                                                taken):
+                                                                                id_spans):
                 continue
             found.links.append(link)
             seen.add(link.id)
