@@ -558,9 +558,11 @@ def nearest_instead(ctx: Context, reply: Reply, record: Record, listing: Listing
     ids = [h.id for h in neighbours]
     reply.para("Closest instead: the mitigations ATLAS lists for closely related techniques, "
                "the closest first:")
-    offered = {m: t for t in reversed(ids) for m in ctx.catalog.records[t].mitigations}
-    order = [m for t in ids for m in sorted(ctx.catalog.records[t].mitigations)]
-    for atlas_id in list(dict.fromkeys(order))[:NEAREST_ITEMS]:
+    offered: dict[str, str] = {}  # mitigation -> the nearest neighbour listing it
+    for neighbour in ids:
+        for mitigation in sorted(ctx.catalog.records[neighbour].mitigations):
+            offered.setdefault(mitigation, neighbour)
+    for atlas_id in list(offered)[:NEAREST_ITEMS]:
         use = shorten(use_text(ctx.catalog, atlas_id, [offered[atlas_id]]), DETAIL_CHARS)
         reply.item(atlas_id, reply.name(atlas_id, bold=False) + (f": {use}" if use else "")
                    + f" (listed for {reply.name(offered[atlas_id], bold=False)})")

@@ -104,9 +104,9 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     ranked = rank_mitigations(ctx.catalog, weights, boost)[:MITIGATIONS_SHOWN]
     against = reply.names(techniques[:2], bold=True)
     named = reading.source in ("question", "history", "ordinal")
-    kin = _listed_for_family(ctx, techniques[0]) if named and techniques else {}
-    if named and ranked and not any(entry.covers for entry in ranked) and any(
-            entry.id in kin for entry in ranked):
+    kin = (_listed_for_family(ctx, techniques[0])
+           if named and techniques and ranked and not any(e.covers for e in ranked) else {})
+    if any(entry.id in kin for entry in ranked):
         # None listed for the technique itself: its family's, said as such.
         reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against} itself; "
                    f"these are listed for its {_relatives(ctx, reply, techniques[0])}:")
