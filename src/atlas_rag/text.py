@@ -7,10 +7,15 @@ import re
 from .corpus import plain_text
 from .lexical import tokenize
 
+# A numbered footnote written as a reference link ("[\\[1\\]][1]" in the YAML): a pointer
+# to a list of sources the plain text does not carry.
+FOOTNOTE_RE = re.compile(r"\s*\[\\\[\d+\\\]\]\[\d+\]")
+
 
 def clean(text: str) -> str:
-    """Plain text on one line: no markdown links, no HTML tags, single spaces."""
-    text = re.sub(r"<[^>\n]{1,200}>", " ", plain_text(text))
+    """Plain text on one line: no markdown links or footnote marks, no HTML tags, single
+    spaces."""
+    text = re.sub(r"<[^>\n]{1,200}>", " ", plain_text(FOOTNOTE_RE.sub("", text)))
     return re.sub(r"\s+", " ", text).strip()
 
 
