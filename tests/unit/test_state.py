@@ -176,3 +176,12 @@ def test_the_subjects_the_question_named_come_first(catalog: Catalog) -> None:
 def test_recent_subjects_go_back_through_the_answers(catalog: Catalog) -> None:
     state = read_state([("q", LIST_ANSWER), ("r", CARD_ANSWER)], catalog)
     assert recent_subjects(state, catalog) == ["AML.T0904", "AML.TA0903", "AML.T0902"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("and last", -1), ("second?", 2), ("then third", 3)])
+def test_a_message_of_an_ordinal_alone_points_at_a_list_position(text: str, expected: int) -> None:
+    assert find_ordinal(text) == expected
+
+
+def test_an_ordinal_word_in_a_sentence_still_needs_its_noun() -> None:
+    assert find_ordinal("last but not least, how do we stop it") is None

@@ -21,14 +21,15 @@ ORDINAL_WORDS = {
     "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "last": -1,
     "final": -1, "penultimate": -2, "1st": 1, "2nd": 2, "3rd": 3,
 }
-# An ordinal word counts when it is used as one ("the second", "second one", "2nd"), not as an
-# adverb ("what should we fix first").
+# An ordinal word counts when it is used as one ("the second", "second one", "2nd", or the
+# whole message: "and last?"), not as an adverb ("what should we fix first").
 _ORDINAL_RE = re.compile(
     r"#\s?(?P<hash>\d{1,2})\b|\b(?:number|no\.?|nr\.?|item|option|step|entry)\s?(?P<num>\d{1,2})\b"
     r"|\b(?P<nth>\d{1,2})(?:st|nd|rd|th)\b"
     r"|\bthe\s+(?:very\s+)?(?P<word>" + "|".join(ORDINAL_WORDS) + r")\b"
     r"|\b(?P<word_one>" + "|".join(ORDINAL_WORDS) + r")\s+(?:one|item|entry|option|step)\b"
-    r"|^\W*(?:and\s+)?(?P<bare>\d{1,2})\W*$",
+    r"|^\W*(?:and\s+)?(?P<bare>\d{1,2})\W*$"
+    r"|^\W*(?:and|or|then|now)?\s*(?P<alone>" + "|".join(ORDINAL_WORDS) + r")\W*$",
     re.IGNORECASE,
 )
 # Words that point back at what was just discussed (a closed class of English pronouns and
@@ -225,7 +226,8 @@ def find_ordinal(text: str) -> int | None:
         if match.group(group):
             value = int(match.group(group))
             return value if value > 0 else None
-    return ORDINAL_WORDS[(match.group("word") or match.group("word_one")).lower()]
+    return ORDINAL_WORDS[(match.group("word") or match.group("word_one")
+                          or match.group("alone")).lower()]
 
 
 def without_pointers(text: str) -> str:
