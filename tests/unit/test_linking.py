@@ -295,3 +295,13 @@ def test_words_beside_an_id_in_parentheses_label_that_id(linker: Linker, text: s
 def test_a_name_apart_from_the_id_still_links(linker: Linker) -> None:
     ids = {link.id for link in linker.link("AML.T0902 and seedbank tampering").links}
     assert ids == {"AML.T0902", "AML.TA0902"}
+
+
+def test_an_inflected_english_word_is_not_corrected_into_another_word(rag: AtlasRAG) -> None:
+    """The tokenizer holds "ledge" whole but not "ledges"; sharing its stem, "ledges" is that
+    word inflected, not a typo of the name word "ledger"."""
+    answerer = rag.answerer
+    knowing = Linker(answerer.catalog, answerer.retriever, frozenset({"ledge"}))
+    assert knowing.correct("ledges on the cliff") == "ledges on the cliff"
+    assert Linker(answerer.catalog, answerer.retriever).correct("ledges") == "ledger"
+    assert knowing.correct("silo ledgr") == "silo ledger"  # a typo still is one

@@ -142,6 +142,10 @@ class Linker:
                 pages_with[term] = pages_with.get(term, 0) + 1
         # English words are words, not typos of ATLAS's ("difference", "extracting").
         self._vocabulary = frozenset(vocabulary) | english
+        # A word is also a word in any inflection ("probabilities" of the whole word
+        # "probability"): the tokenizer's vocabulary holds a word in one form, and a typo of it
+        # does not share its stem. It is still written in the form ATLAS's names use ("whats").
+        self._stems = frozenset(stem(w) for w in self._vocabulary)
         self._pages_with = pages_with
         # Words that, on their own, name one object: in one object's names and rare elsewhere.
         owners: dict[str, set[str]] = {}
@@ -428,7 +432,10 @@ class Linker:
     def _closest(self, word: str) -> str | None:
         if word in self._vocabulary or word in STOPWORDS:
             return None
-        return _closest_word(word, self._correction_words) or _completed(word, self._correction_words)
+        found = _closest_word(word, self._correction_words) or _completed(word, self._correction_words)
+        if found and stem(word) in self._stems and stem(found) != stem(word):
+            return None  # an inflected word ("probabilities"), not a typo of another
+        return found
 
 
 @functools.lru_cache(maxsize=4096)
