@@ -90,6 +90,20 @@ class Reply:
         end = self.lines.index("") if "" in self.lines else len(self.lines)
         self.lines[end:end] = ["", text]
 
+    def add_to_lead(self, sentence: str) -> None:
+        """A sentence at the end of the first paragraph, or before its last sentence when that
+        one introduces what follows ("In the order of the ATLAS matrix:")."""
+        end = self.lines.index("") if "" in self.lines else len(self.lines)
+        if not end:
+            self.lines[:0] = [sentence, ""]
+            return
+        last = self.lines[end - 1]
+        parts = re.split(r"(?<=[.!?])\s+(?=\S)", last)
+        if len(parts) > 1 and parts[-1].rstrip().endswith(":"):
+            self.lines[end - 1] = " ".join([*parts[:-1], sentence, parts[-1]])
+        else:
+            self.lines[end - 1] = f"{last} {sentence}"
+
     def prepend(self, text: str) -> None:
         self.lines[:0] = [text, ""]
 
