@@ -14,8 +14,8 @@ from typing import Any
 
 from .catalog import Catalog
 from .conversation.compose import COMPOSERS, Context
+from .conversation.compose.described import name_described
 from .conversation.compose.objects import card
-from .conversation.compose.retold import name_retold_incident
 from .conversation.compound import WHOLE_INTENTS, split_asks
 from .conversation.intents import LazyIntentModel
 from .conversation.linking import Linker
@@ -109,7 +109,7 @@ class GroundedAnswerer:
             return self._which(reading)
         reply = COMPOSERS[reading.intent](self.context, reading)
         if about_atlas and not reply.abstained:
-            name_retold_incident(self.context, reading, reply)
+            name_described(self.context, reading, reply)
             self._notes(reading, reply)
         return reply
 

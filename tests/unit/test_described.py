@@ -1,4 +1,5 @@
-"""A documented incident a message retells is named: before the answer, or in its lead."""
+"""The incident a message retells, or the control it describes, is named: before the answer,
+or in its lead."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import pytest
 
 from atlas_rag import AtlasRAG
-from atlas_rag.conversation.compose.retold import name_retold_incident, retold_incident
+from atlas_rag.conversation.compose.described import described_object, name_described
 from atlas_rag.conversation.intents import Prediction
 from atlas_rag.conversation.reader import Reading
 from atlas_rag.conversation.reply import Reply
@@ -34,7 +35,7 @@ def reply_with_lead(rag: AtlasRAG) -> Reply:
 
 def test_an_incident_retold_is_named_first_when_the_kind_asked_is_unsure(rag: AtlasRAG) -> None:
     reply = reply_with_lead(rag)
-    name_retold_incident(rag.answerer.context, reading(rag, RETOLD, "explain", 0.6), reply)
+    name_described(rag.answerer.context, reading(rag, RETOLD, "explain", 0.6), reply)
     assert reply.lines[0].startswith("The closest incident ATLAS documents is the case study "
                                      "**Operation Copper Kestrel** ([AML.CS0901]) (2024)")
     assert "AML.CS0901" in reply.sources and reply.items == ["AML.T0902"]
@@ -43,7 +44,7 @@ def test_an_incident_retold_is_named_first_when_the_kind_asked_is_unsure(rag: At
 def test_an_incident_retold_goes_in_the_lead_when_another_kind_is_surely_asked(rag: AtlasRAG) -> None:
     for intent, sure in (("explain", 0.95), ("attack", 0.6)):  # attack: how, not what happened
         reply = reply_with_lead(rag)
-        name_retold_incident(rag.answerer.context, reading(rag, RETOLD, intent, sure), reply)
+        name_described(rag.answerer.context, reading(rag, RETOLD, intent, sure), reply)
         assert reply.lines[0] == (
             "Seedbank Poisoning is the technique. ATLAS documents a closely matching incident, the "
             "case study Operation Copper Kestrel ([AML.CS0901]) (2024). In the order of the ATLAS "
@@ -52,10 +53,21 @@ def test_an_incident_retold_goes_in_the_lead_when_another_kind_is_surely_asked(r
 
 def test_no_incident_for_an_id_a_few_words_or_an_incident_already_found(rag: AtlasRAG) -> None:
     ctx = rag.answerer.context
-    assert retold_incident(ctx, reading(rag, RETOLD, "explain", 0.6)) == "AML.CS0901"
-    assert retold_incident(ctx, reading(rag, RETOLD + " like AML.T0902", "explain", 0.6)) is None
-    assert retold_incident(ctx, reading(rag, "copper kestrel?", "explain", 0.6)) is None
-    assert retold_incident(ctx, reading(rag, "the copper kestrel exercise: what happened", "explain",
-                                        0.6)) is None  # named: the reader links it
-    assert retold_incident(ctx, reading(rag, RETOLD, "list", 0.6)) is None
+    assert described_object(ctx, reading(rag, RETOLD, "explain", 0.6), "case-study") == "AML.CS0901"
+    assert described_object(ctx, reading(rag, RETOLD + " like AML.T0902", "explain", 0.6), "case-study") is None
+    assert described_object(ctx, reading(rag, "copper kestrel?", "explain", 0.6), "case-study") is None
+    assert described_object(ctx, reading(rag, "the copper kestrel exercise: what happened", "explain",
+                                        0.6), "case-study") is None  # named: the reader links it
+    assert described_object(ctx, reading(rag, RETOLD, "list", 0.6), "case-study") is None
 
+
+
+def test_a_control_described_is_named_as_its_mitigation(rag: AtlasRAG) -> None:
+    question = ("each kernel batch that comes into our store carries a signed tag and we turn "
+                "away batches with a forged one. what is that called")
+    ctx = rag.answerer.context
+    assert described_object(ctx, reading(rag, question, "explain", 0.6), "mitigation") == "AML.M0902"
+    reply = reply_with_lead(rag)
+    name_described(ctx, reading(rag, question, "explain", 0.6), reply)
+    assert reply.lines[0].startswith(
+        "The ATLAS mitigation closest to what you describe is **Seedbank Provenance Sealing**")
