@@ -305,3 +305,11 @@ def test_an_inflected_english_word_is_not_corrected_into_another_word(rag: Atlas
     assert knowing.correct("ledges on the cliff") == "ledges on the cliff"
     assert Linker(answerer.catalog, answerer.retriever).correct("ledges") == "ledger"
     assert knowing.correct("silo ledgr") == "silo ledger"  # a typo still is one
+
+
+def test_a_name_typed_with_its_words_cut_short_is_that_name(linker: Linker) -> None:
+    assert [(link.id, link.how) for link in linker._clipped_names("how do we do beac thrott")] == [
+        ("AML.M0901", "corrected")]
+    assert linker._clipped_names("silo ledg leak, is it bad")[0].id == "AML.T0904"
+    assert linker._clipped_names("the silo ledger") == []  # not every word of the name
+    assert linker._clipped_names("beacon throttling") == []  # whole: an exact name, not cut

@@ -51,6 +51,8 @@ CORRECTION_CUTOFF = 0.8
 # "Close" search results for a one-word search: at least half the first result's confidence.
 CLOSE_SHARE = 0.5
 MIN_CORRECTED_LENGTH = 5
+# The fewest letters a word cut short keeps and still begins a name's word ("esc", "dev").
+CLIPPED_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,16 @@ class Linker:
         # Every name variant as its stemmed terms, with and without the system prefix.
         self._name_terms: list[tuple[str, frozenset[str], int]] = []
         name_words: set[str] = set()
+        # Names of two words or more by the start of their first word, for names typed with
+        # their words cut short ("priv esc").
+        self._clipped_index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for record in catalog:
             for name in catalog.names_of(record):
                 words = normalize_name(name).split()
                 name_words.update(w for w in words if len(w) >= MIN_CORRECTED_LENGTH)
+                if len(words) >= 2 and len(words[0]) >= CLIPPED_LENGTH:
+                    self._clipped_index.setdefault(words[0][:CLIPPED_LENGTH], []).append(
+                        (record.id, tuple(words)))
                 terms = frozenset(tokenize(name)) - SYSTEM_PREFIXES
                 if terms:
                     self._name_terms.append((record.id, terms, len(words)))
@@ -241,7 +249,8 @@ class Linker:
         taken = [link.span for link in exact if link.span]
         found = list(exact)
         ids = {link.id for link in exact}
-        for link in by_terms + self._corrected_names(text) + self._name_words(text):
+        for link in (by_terms + self._corrected_names(text) + self._clipped_names(text)
+                     + self._name_words(text)):
             if link.id not in ids and not _overlaps(link.span, taken):
                 found.append(link)
                 ids.add(link.id)
@@ -421,6 +430,24 @@ class Linker:
         sharing = {i for i, name, _ in self._name_terms if terms <= name and i not in relatives
                    and kind_family(self.catalog.records[i].type) == kind}
         return len(sharing) >= GENERIC_NAMES
+
+    def _clipped_names(self, text: str) -> list[Link]:
+        """A name of two words or more typed with words cut short ("priv esc", "resource dev",
+        "def evasion"): each of its words, in order, begun by one of the message's words, and
+        one of them cut. Chat shortens long words by cutting their end, as ``_completed`` reads
+        one word; a whole name's words in order tell which name is meant."""
+        words = [(m.group(0).lower(), m.start(), m.end()) for m in re.finditer(r"[A-Za-z]+", text)]
+        found: list[Link] = []
+        for i, (word, start, _) in enumerate(words):
+            for atlas_id, name in self._clipped_index.get(word[:CLIPPED_LENGTH], ()):
+                typed = words[i:i + len(name)]
+                if len(typed) == len(name) and all(
+                        len(t) >= CLIPPED_LENGTH and whole.startswith(t)
+                        for (t, _, _), whole in zip(typed, name, strict=True)) and any(
+                        t != whole for (t, _, _), whole in zip(typed, name, strict=True)):
+                    found.append(Link(atlas_id, CORRECTED_CONFIDENCE, "corrected",
+                                      (start, typed[-1][2])))
+        return found
 
     def _corrected_names(self, text: str) -> list[Link]:
         corrected = self.correct(text)
