@@ -85,15 +85,23 @@ class Reply:
             self.lines.append("")
         self.lines.append(text)
 
+    def _lead_end(self) -> int:
+        """The index of the line after the first paragraph."""
+        return self.lines.index("") if "" in self.lines else len(self.lines)
+
+    def lead(self) -> str:
+        """The first paragraph."""
+        return "\n".join(self.lines[: self._lead_end()])
+
     def insert_after_lead(self, text: str) -> None:
         """A paragraph right after the first one (a note on how the question was read)."""
-        end = self.lines.index("") if "" in self.lines else len(self.lines)
+        end = self._lead_end()
         self.lines[end:end] = ["", text]
 
     def add_to_lead(self, sentence: str) -> None:
         """A sentence at the end of the first paragraph, or before its last sentence when that
         one introduces what follows ("In the order of the ATLAS matrix:")."""
-        end = self.lines.index("") if "" in self.lines else len(self.lines)
+        end = self._lead_end()
         if not end:
             self.lines[:0] = [sentence, ""]
             return

@@ -85,7 +85,7 @@ def name_described(ctx: Context, reading: Reading, reply: Reply) -> None:
         other_kind_sure = (prediction is not None and reading.target != way.target
                            and prediction.target_p >= KIND_SURE)
         leads = not other_kind_sure and reading.intent not in HOW_INTENTS
-        if found not in lead_of(reply):
+        if found not in reply.lead():
             record = ctx.catalog.records[found]
             when = str(record.extra.get("incident_date") or "")[:4]
             year = f" ({when})" if when else ""
@@ -97,8 +97,3 @@ def name_described(ctx: Context, reading: Reading, reply: Reply) -> None:
                 reply.add_to_lead(f"{way.in_lead} {reply.name(found, bold=False)}{year}.")
         return
 
-
-def lead_of(reply: Reply) -> str:
-    """The answer's first paragraph."""
-    end = reply.lines.index("") if "" in reply.lines else len(reply.lines)
-    return "\n".join(reply.lines[:end])
