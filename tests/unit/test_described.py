@@ -71,3 +71,16 @@ def test_a_control_described_is_named_as_its_mitigation(rag: AtlasRAG) -> None:
     name_described(ctx, reading(rag, question, "explain", 0.6), reply)
     assert reply.lines[0].startswith(
         "The ATLAS mitigation closest to what you describe is **Seedbank Provenance Sealing**")
+
+
+def test_a_kind_asked_is_offered_not_stated_when_another_kind_fits_far_better(rag: AtlasRAG) -> None:
+    """Read as asking for a technique, a described control still finds a technique in a search
+    of techniques alone; it is offered as the closest, not stated."""
+    from atlas_rag.conversation.compose.objects import closest
+
+    question = ("we keep our silo ledgers in an encrypted vault with short-lived keys so a stolen "
+                "snapshot is unreadable. what is that")
+    read = reading(rag, question, "explain", 0.95)
+    reply = closest(rag.answerer.context, read, Reply(rag.catalog))
+    assert reply.lines[0].startswith("I'm not sure which ATLAS entry you mean. The closest is "
+                                     "**Silo Ledger Leakage**")

@@ -14,6 +14,7 @@ from ..reader import KIND_SURE, Reading
 from ..reply import Reply, join, kind_name
 from ..vocabulary import without_opening
 from .base import Context, case_studies_line, composes, may_seek_incidents
+from .described import DESCRIBED_SHARE
 
 LIST_INLINE = 8
 # Below this confidence a searched subject is offered as the closest match, not stated.
@@ -63,6 +64,7 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
     """No named subject: the object the description fits best, offered as such."""
     preferred = TARGET_TYPES.get(reading.target) or ()
     links = _of_kind_asked(ctx, reading)
+    narrowed = bool(links)
     if not links:
         links = ctx.searched(reading, None, k=8)
         if preferred:
@@ -75,7 +77,7 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
         return reply
     best, others = links[0], [link.id for link in links[1:4]]
     record = ctx.catalog.records[best.id]
-    if best.confidence >= SURE:
+    if best.confidence >= SURE and (not narrowed or _fits_as_well_as_any(ctx, reading, best)):
         reply.para(f"That sounds like {reply.name(record.id)}, {_what(ctx.catalog, reply, record)}. "
                    + opening(record.description, 2, 450))
     else:
@@ -105,6 +107,15 @@ def _of_kind_asked(ctx: Context, reading: Reading) -> list[Link]:
         return []
     kinds = DESCRIBED_KINDS.get(reading.target)
     return ctx.searched(reading, kinds, k=8) if kinds else []
+
+
+def _fits_as_well_as_any(ctx: Context, reading: Reading, best: Link) -> bool:
+    """A search of one kind finds its best even when an object of another kind fits the words
+    far better (a control described in the words of the attack it stops): the best of the kind
+    is stated only when it fits about as well as the best object of any kind (search scores are
+    relative to that one)."""
+    hits = ctx.search(reading.question, (ctx.catalog.records[best.id].type,), 1)
+    return bool(hits) and hits[0].score >= DESCRIBED_SHARE
 
 
 def _what(catalog: Catalog, reply: Reply, record: Record) -> str:
