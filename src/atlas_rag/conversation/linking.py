@@ -441,10 +441,7 @@ class Linker:
         for i, (word, start, _) in enumerate(words):
             for atlas_id, name in self._clipped_index.get(word[:CLIPPED_LENGTH], ()):
                 typed = words[i:i + len(name)]
-                if len(typed) == len(name) and all(
-                        len(t) >= CLIPPED_LENGTH and whole.startswith(t)
-                        for (t, _, _), whole in zip(typed, name, strict=True)) and any(
-                        t != whole for (t, _, _), whole in zip(typed, name, strict=True)):
+                if _cut_short([t for t, _, _ in typed], name):
                     found.append(Link(atlas_id, CORRECTED_CONFIDENCE, "corrected",
                                       (start, typed[-1][2])))
         return found
@@ -512,6 +509,14 @@ def _labels_an_id(text: str, span: tuple[int, int] | None,
                 and re.match(r"[^()]*\)", text[span[1]:])):
             return True
     return False
+
+
+def _cut_short(typed: Sequence[str], name: Sequence[str]) -> bool:
+    """``typed`` spells ``name`` word by word, each word begun (at least CLIPPED_LENGTH
+    letters), one of them at least cut."""
+    return (len(typed) == len(name) and typed != list(name)
+            and all(len(t) >= CLIPPED_LENGTH and whole.startswith(t)
+                    for t, whole in zip(typed, name, strict=True)))
 
 
 def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | None]) -> bool:

@@ -57,14 +57,23 @@ DESCRIBED = (
 
 def described_object(ctx: Context, reading: Reading, kind: str) -> str | None:
     """The object of ``kind`` the message's own words describe, if one clearly."""
-    if reading.intent not in DESCRIBING_INTENTS or reading.source not in ("question", ""):
-        return None
-    if any(link.how in BY_ID for link in reading.links.links):
-        return None  # an ID says which object is meant
+    return _clearly_best(ctx, reading, kind) if _may_describe(ctx, reading) else None
+
+
+def _may_describe(ctx: Context, reading: Reading) -> bool:
+    """The message may describe an object in its own words: a describing intent, its own
+    question, no ID, at least a few words of its own."""
+    return (reading.intent in DESCRIBING_INTENTS and reading.source in ("question", "")
+            and not any(link.how in BY_ID for link in reading.links.links)  # an ID says which
+            and len(ctx.reader.subject_words(reading.question)) >= DESCRIBED_WORDS)
+
+
+def _clearly_best(ctx: Context, reading: Reading, kind: str) -> str | None:
+    """The object of ``kind`` that fits the message as well as anything in ATLAS and clearly
+    better than the next of its kind, unless the reader found one of that kind itself ("the
+    newest case study")."""
     if any(ctx.catalog.records[s.id].type == kind and s.how != "name-word"
            for s in reading.subjects):
-        return None  # the reader found the object meant ("the newest case study")
-    if len(ctx.reader.subject_words(reading.question)) < DESCRIBED_WORDS:
         return None
     hits = ctx.search(reading.question, (kind,), 2)
     if not hits or hits[0].score < DESCRIBED_SHARE:
@@ -77,8 +86,10 @@ def described_object(ctx: Context, reading: Reading, kind: str) -> str | None:
 def name_described(ctx: Context, reading: Reading, reply: Reply) -> None:
     """The first kind's object a message describes: said before the answer when the reader
     does not know the message asks for another kind, else in the answer's lead."""
+    if not _may_describe(ctx, reading):
+        return
     for way in DESCRIBED:
-        found = described_object(ctx, reading, way.kind)
+        found = _clearly_best(ctx, reading, way.kind)
         if found is None:
             continue
         prediction = reading.prediction
