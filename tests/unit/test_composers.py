@@ -998,3 +998,23 @@ def test_a_described_system_naming_a_control_leads_with_that_control(rag: AtlasR
               "signed provenance seal. Which controls matter?")
     fixes = compose(rag, system, "threat_model", "mitigation")
     assert lead(fixes).startswith("To fix first: Seedbank Provenance Sealing")
+
+
+def test_a_member_of_the_family_named_by_a_word_before_variant_is_that_member(rag: AtlasRAG) -> None:
+    # Tidal Chart Scraping is no item nor subject of the last answer: a sibling of it.
+    question = "mitigations for foghorn echo mapping"
+    history = [(question, compose(rag, question, "list", "mitigation").text)]
+    reading = rag.answerer.read("and the tidal variant?", history)
+    assert reading.subject == "AML.T0901.002"
+    assert (reading.intent, reading.target) == ("list", "mitigation")  # asked again of it
+    listed = rag.answerer.read("list every case study that used the tidal kind", history)
+    assert listed.subject == "AML.T0901.002"
+
+
+def test_a_variety_described_not_named_is_the_member_search_finds(rag: AtlasRAG) -> None:
+    question = "mitigations for foghorn echo mapping"
+    history = [(question, compose(rag, question, "list", "mitigation").text)]
+    reading = rag.answerer.read("and the release calendar variant?", history)
+    assert reading.subject == "AML.T0901.002"
+    # "one" is no variety: a phrase naming nothing of the family picks nothing by search.
+    assert rag.answerer.read("and the release calendar one?", history).subject != "AML.T0901.002"

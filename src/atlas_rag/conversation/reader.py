@@ -69,11 +69,22 @@ _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
 _NAMED_ONE = re.compile(r"\b(?:the|that|this)\s+(?!(?:" + "|".join(ORDINAL_WORDS)
                         + r"|other|same|next|only)\b)[\w'-]+(?:\s+[\w'-]+){0,3}\s+one\b",
                         re.IGNORECASE)
+# "the direct kind", "the white box variant", "its agentic sub-technique": a member of a family
+# of techniques named by a word of its own before an English class noun for one member of a
+# set (a closed class), as "the X one" names an item of a list. Words that pick within a set
+# or a release without naming ("the different kinds", "the latest version") name nothing.
+_NAMED_MEMBER = re.compile(r"\b(?:the|that|this|its)\s+(?!(?:" + "|".join(ORDINAL_WORDS)
+                           + r"|other|same|next|only|different|various|most|latest|new|full)\b)"
+                           r"[\w'-]+(?:\s+[\w'-]+){0,3}\s+"
+                           r"(?:one|(?P<variety>kind|variant|version|flavou?r|sub-?technique|sub))s?\b",
+                           re.IGNORECASE)
 # "what about X", "how about X", "and for X", "same for X", "and X?": English's frames for
 # asking the last question again of something else (a closed class).
 _ELLIPSIS = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|hmm)\W+)?(?:(?:what|how)\s+about|(?:and|same)\s+(?:for|with)"
                        r"|and)\b\W*", re.IGNORECASE)
 ELLIPTICAL_WORDS = 4  # the new subject alone: a name is short
+# How far down a search a described member of a family may be found.
+FAMILY_SEARCH = 20
 _WORD = re.compile(r"[\w.&'-]+")
 # What a question asked again of a new subject can ask (one subject's answer, not a
 # comparison of two, nor a described system or write-up).
@@ -263,6 +274,8 @@ class Reader:
             return False
         rest = question[match.end():]
         words = self.subject_words(rest)
+        if _NAMED_MEMBER.fullmatch(rest.strip(" ?!.")):  # "and the white box variant?"
+            return 0 < len(words) <= ELLIPTICAL_WORDS
         return (0 < len(words) <= ELLIPTICAL_WORDS and not KIND_WORD.search(rest)
                 and len(words) == len(_WORD.findall(without_pointers(rest))))
 
@@ -293,6 +306,7 @@ class Reader:
             return
         named = self.linker.item_named(reading.question, state.items + state.subjects
                                        + self._shown_beside_items(state, reading.question))
+        named = named or self._named_relative(state, reading.question)
         # "which tactic is the image trick under"; not "what about X", which asks the last
         # question again of something new.
         if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
@@ -351,6 +365,33 @@ class Reader:
         listed = set(state.items)
         return [i for i in find_ids(state.turns[-1].answer)
                 if i in self.catalog and self.catalog.records[i].parent in listed]
+
+    def _named_relative(self, state: State, question: str) -> str | None:
+        """"list every case study that used the direct kind" after the indirect one: a member
+        of the family (parent, sub-techniques) of a technique the conversation has shown,
+        named by words of its own name before a noun for one member of a set."""
+        if not _NAMED_MEMBER.search(question):
+            return None
+        family: list[str] = []
+        for atlas_id in conversation_ids(state):
+            record = self.catalog.records.get(atlas_id)
+            if record is None or record.type not in TECHNIQUE_TYPES:
+                continue
+            head = self.catalog.records.get(record.parent) if record.parent else record
+            if head is not None:
+                family += [head.id, *head.subtechniques]
+        if not family:
+            return None
+        named = self.linker.item_named(question, family)
+        if named is not None:
+            return named
+        # A variety described, not named ("the within-one-conversation variant"): the member
+        # of the family search ranks first for the phrase ("the bing one" is no variety).
+        phrase = _NAMED_MEMBER.search(question)
+        members = set(family)
+        found = [link.id for link in self.searched(phrase.group(0), TECHNIQUE_TYPES, FAMILY_SEARCH)
+                 if link.id in members] if phrase and phrase.group("variety") else []
+        return found[0] if found else None
 
     def _both(self, state: State) -> list[str]:
         """The two objects "both" points at: the last list's when it had two, else the last
