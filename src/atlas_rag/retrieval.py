@@ -145,14 +145,16 @@ class Retriever:
         k: int = 5,
         types: Iterable[str] | None = None,
         tactics: Iterable[str] | None = None,
+        weights: dict[str, float] | None = None,
     ) -> list[Hit]:
-        """The ``k`` best objects for ``query``, one hit per object, best first."""
+        """The ``k`` best objects for ``query``, one hit per object, best first; ``weights``
+        overrides some of the signal weights for this search."""
         query = self.check_query(query)
         if k <= 0:
             raise QueryError("k must be positive")
         wanted_types = _check_types(types)
         wanted_tactics = {t.upper() for t in tactics} if tactics else None
-        ranked = self.rank(query)
+        ranked = self.rank(query, weights)
         hits = []
         for atlas_id, score, how, position in ranked:
             record = self.catalog.records.get(atlas_id)
@@ -170,16 +172,19 @@ class Retriever:
         found = self.dense(query, CANDIDATES)
         return max((score for _, score in found), default=0.0)
 
-    def rank(self, query: str) -> list[tuple[str, float, tuple[str, ...], int | None]]:
+    def rank(self, query: str, weights: dict[str, float] | None = None
+             ) -> list[tuple[str, float, tuple[str, ...], int | None]]:
         """Every candidate object with its fused score and the signals that found it.
 
         Exact IDs and names come first; every other object is scored by the signals in
-        SIGNALS, fused by :func:`fuse` with the weights of the settings.
+        SIGNALS, fused by :func:`fuse` with the weights of the settings (some overridden by
+        ``weights``).
         """
+        weights = {**self.weights, **(weights or {})}
         exact = self._exact(query)
         results = [result for name, signal in SIGNALS.items()
-                   if (result := signal(self, query)) is not None and self.weights.get(name, 0.0)]
-        fused, how, best_chunk = fuse(results, self.weights)
+                   if weights.get(name, 0.0) and (result := signal(self, query)) is not None]
+        fused, how, best_chunk = fuse(results, weights)
         for atlas_id, _ in self.name_matches(query)[:5]:
             fused[atlas_id] = fused.get(atlas_id, 0.0) + NAME_BONUS
             how.setdefault(atlas_id, []).append("name")

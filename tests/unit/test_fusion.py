@@ -181,3 +181,12 @@ def test_exact_nearest_neighbours_are_the_best_rows_in_order() -> None:
     vector = np.array([0.1, 0.9, 0.3, 0.0], dtype=np.float32)
     assert [row for row, _ in exact_nearest(matrix, vector, 2)] == [1, 2]
     assert exact_nearest(matrix[:0], vector, 3) == []
+
+
+def test_weights_given_to_one_search_override_the_settings_for_it_alone(catalog: Catalog) -> None:
+    # Only the ledger page has the query's words; dense prefers the cloning page.
+    retriever = _retriever(catalog, {5: 0.9, 6: 0.3, 0: 0.2})
+    assert _order(retriever, "silo snapshots")[0] == LEDGER
+    hits = retriever.search("silo snapshots", k=1, weights={"dense": 10.0})
+    assert hits[0].id == CLONING
+    assert _order(retriever, "silo snapshots")[0] == LEDGER  # the settings' weights again

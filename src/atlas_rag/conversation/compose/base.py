@@ -23,12 +23,13 @@ class Context:
     reader: Reader
     max_input_chars: int = 20000
 
-    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Hit]:
+    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5,
+               weights: dict[str, float] | None = None) -> list[Hit]:
         """Search that returns nothing (instead of raising) for text with no searchable words."""
         try:
             return self.retriever.search(
                 self.linker.correct(text)[: self.retriever.max_query_chars], k=k,
-                types=list(types) if types else None,
+                types=list(types) if types else None, weights=weights,
             )
         except QueryError:
             return []

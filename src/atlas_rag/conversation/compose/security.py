@@ -234,6 +234,16 @@ def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
 # ---------------------------------------------------------------------- attack
 
 
+# "How would someone make a car's camera misread a road sign", "we run X with Y and Z": a goal
+# or a system told in everyday words, which ATLAS's techniques name in words of their own.
+# Words shared by chance ("sign" in Code Signing, "driving" in Google Drive) mislead the
+# word-matching signals more than the domain-tuned embedding, so the embedding weighs more in
+# these two searches. Measured on the dev conversations (attack, dense 1.6 / 2.4 / 3.2 / 4.8:
+# +0 / +9 -1 / +12 -4 / +11 -4 turns; the threat model's description search +1 -0); the
+# linking, defence, mitigation and case-study searches lost as much as they gained with it.
+GOAL_WEIGHTS = {"dense": 2.4}
+
+
 @composes("attack")
 def attack(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
@@ -251,7 +261,7 @@ def attack(ctx: Context, reading: Reading) -> Reply:
         else:
             card(ctx.catalog, reply, record)
         return reply
-    found = ctx.search(reading.question, TECHNIQUE_TYPES, FAMILY_SEARCH)
+    found = ctx.search(reading.question, TECHNIQUE_TYPES, FAMILY_SEARCH, GOAL_WEIGHTS)
     hits = relative(found[:10], 0.5, TECHNIQUES_SHOWN)
     named = _with_closest_subs(ctx, [s for s in subjects
                                      if ctx.catalog.records[s].type in TECHNIQUE_TYPES][:2], found)
@@ -348,7 +358,7 @@ def threat_model(ctx: Context, reading: Reading) -> Reply:
                 scores[hit.id] = scores.get(hit.id, 0.0) + CONCERN_DECAY**rank * hit.score
                 if component.label not in reasons.setdefault(hit.id, []):
                     reasons[hit.id].append(component.label)
-    for hit in relative(ctx.search(text, TECHNIQUE_TYPES, 8), 0.5, 5):
+    for hit in relative(ctx.search(text, TECHNIQUE_TYPES, 8, GOAL_WEIGHTS), 0.5, 5):
         scores[hit.id] = scores.get(hit.id, 0.0) + DESCRIPTION_WEIGHT * hit.score
     for atlas_id, score in sentence_evidence(ctx, text).items():
         scores[atlas_id] = scores.get(atlas_id, 0.0) + SENTENCE_WEIGHT * score
