@@ -334,10 +334,13 @@ class Linker:
         best = max(scores, key=lambda i: scores[i])
         return best if len(terms) - scores[best] <= scores[best] + POINTING_OWN_WORDS else None
 
-    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5) -> list[Link]:
-        """The best search results as links, with a confidence from how clearly the first wins."""
+    def search(self, text: str, types: Iterable[str] | None = None, k: int = 5,
+               weights: dict[str, float] | None = None) -> list[Link]:
+        """The best search results as links, with a confidence from how clearly the first wins
+        (``weights`` overrides signal weights for this search)."""
         text = without_defining(without_conversing(text))
-        hits = self.retriever.search(text, k=k, types=list(types) if types else None)
+        hits = self.retriever.search(text, k=k, types=list(types) if types else None,
+                                     weights=weights)
         if not hits:
             return []
         terms = set(tokenize(text))

@@ -547,10 +547,11 @@ class Reader:
         out = RELATED_OF_KIND[kind](self.catalog, records[0])
         return [i for i in dict.fromkeys(out) if i in self.catalog]
 
-    def searched(self, text: str, types: Sequence[str] | None = None, k: int = 3) -> list[Link]:
+    def searched(self, text: str, types: Sequence[str] | None = None, k: int = 3,
+                 weights: dict[str, float] | None = None) -> list[Link]:
         """The best ``k`` search results for the (spelling-corrected) text, as links. The
         "what is" frame goes first: corrected, "whats" would hide it."""
-        return self.linker.search(self.linker.correct(without_defining(text)), types, k)
+        return self.linker.search(self.linker.correct(without_defining(text)), types, k, weights)
 
     def sure_link(self, text: str, types: Sequence[str] | None = None) -> Link | None:
         """The object search alone finds clearly for the text, if any."""

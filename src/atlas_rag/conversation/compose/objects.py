@@ -13,7 +13,7 @@ from ..linking import BY_ID, Link, close_first
 from ..reader import KIND_SURE, Reading
 from ..reply import Reply, join, kind_name
 from ..vocabulary import without_opening
-from .base import Context, case_studies_line, composes, may_seek_incidents
+from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, may_seek_incidents
 from .described import DESCRIBED_SHARE
 
 LIST_INLINE = 8
@@ -66,7 +66,7 @@ def closest(ctx: Context, reading: Reading, reply: Reply) -> Reply:
     links = _of_kind_asked(ctx, reading)
     narrowed = bool(links)
     if not links:
-        links = ctx.searched(reading, None, k=8)
+        links = ctx.searched(reading, None, k=8, weights=GOAL_WEIGHTS)
         if preferred:
             # The kind the question asks for counts for more than a close match of another kind.
             links.sort(key=lambda link: -link.confidence * (

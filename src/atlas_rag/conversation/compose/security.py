@@ -17,7 +17,7 @@ from ..reader import Reading
 from ..reply import Reply, hit_of, join
 from ..state import without_pointers
 from ..vocabulary import without_conversing
-from .base import Context, case_studies_line, composes, relative
+from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing
 
@@ -234,14 +234,6 @@ def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
 # ---------------------------------------------------------------------- attack
 
 
-# "How would someone make a car's camera misread a road sign", "we run X with Y and Z": a goal
-# or a system told in everyday words, which ATLAS's techniques name in words of their own.
-# Words shared by chance ("sign" in Code Signing, "driving" in Google Drive) mislead the
-# word-matching signals more than the domain-tuned embedding, so the embedding weighs more in
-# these two searches. Measured on the dev conversations (attack, dense 1.6 / 2.4 / 3.2 / 4.8:
-# +0 / +9 -1 / +12 -4 / +11 -4 turns; the threat model's description search +1 -0); the
-# linking, defence, mitigation and case-study searches lost as much as they gained with it.
-GOAL_WEIGHTS = {"dense": 2.4}
 
 
 @composes("attack")
