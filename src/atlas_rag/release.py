@@ -324,7 +324,9 @@ def parse_release(data: Any, origin: str = "<release>") -> Catalog:
                 uses={t: uses[(atlas_id, t)] for t in techs_of_mit.get(atlas_id, ())},
                 extra={
                     "category": [str(c) for c in item.get("category") or []],
-                    "lifecycle": [str(c) for c in item.get("ml-lifecycle") or []],
+                    # Stage names only: an entry of another shape (one release has a
+                    # technique entry indented under the stages) is no stage.
+                    "lifecycle": [c for c in item.get("ml-lifecycle") or [] if isinstance(c, str)],
                 },
             )
         else:

@@ -169,6 +169,17 @@ def test_a_list_narrowed_by_maturity_keeps_that_maturity(rag: AtlasRAG) -> None:
     assert "**2** techniques with maturity “feasible”" in lead(counted)
 
 
+def test_a_list_of_mitigations_narrowed_by_lifecycle_stage_or_category(rag: AtlasRAG) -> None:
+    deployed = compose(rag, "which mitigations apply once the model is deployed", "list",
+                       "mitigation")
+    assert deployed.items == ["AML.M0901"]  # the one whose lifecycle holds Deployment
+    assert "Deployment" in lead(deployed)
+    policy = compose(rag, "policy mitigations?", "list", "mitigation")
+    assert policy.items == ["AML.M0902"]
+    cyber = compose(rag, "how many technical cyber mitigations", "count", "mitigation")
+    assert "**1**" in lead(cyber) and "Technical - Cyber" in lead(cyber)
+
+
 def test_a_narrowed_list_with_a_description_keeps_what_search_finds(rag: AtlasRAG) -> None:
     answer = compose(rag, "realized techniques that plant a hidden blight in tainted kernels",
                      "list", "technique")

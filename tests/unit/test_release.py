@@ -219,6 +219,14 @@ def test_a_technique_listed_twice_by_a_mitigation_keeps_both_use_texts(
     assert "Rotate the vault keyring weekly" in use
 
 
+def test_a_lifecycle_keeps_stage_names_only(raw: dict[str, Any]) -> None:
+    data = copy.deepcopy(raw)
+    mitigation = data["matrices"][0]["mitigations"][2]
+    mitigation["ml-lifecycle"].append({"id": "AML.T0904", "use": "Misplaced under the stages."})
+    lifecycle = parse_release(data, "edited.yaml").get("AML.M0903").extra["lifecycle"]
+    assert lifecycle == ["Monitoring and Maintenance"]
+
+
 # --------------------------------------------------------------------------- errors
 
 

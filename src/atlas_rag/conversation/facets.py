@@ -70,6 +70,44 @@ def case_study_type_facet(question: str, catalog: Catalog,
     return Facet(kept, f"of type “{wanted}”", frozenset(stem(v.lower()) for v in named))
 
 
+# The "LLM"/"AI"/"ML" prefixes of names say nothing of which value of a field is meant.
+_PREFIXES = frozenset({"llm", "ai", "ml"})
+
+
+def _field_values_named(question: str, values: set[str]) -> list[str]:
+    """The values of a field (ATLAS's own: "Deployment", "Technical - Cyber") the question
+    names: by a word no other value of the field holds ("deployed" for Deployment, "policy"),
+    or by all of the value's words ("technical ML")."""
+    terms = set(tokenize(question))
+    words = {v: set(tokenize(v)) - _PREFIXES for v in values}
+    named = []
+    for value, own in words.items():
+        others = set().union(*(w for v, w in words.items() if v != value))
+        if (own - others) & terms or (own and set(tokenize(value)) <= terms):
+            named.append(value)
+    return sorted(named)
+
+
+def _listed_field_facet(field_name: str, label: str) -> FacetFunction:
+    """A facet on a list-valued field of ``extra`` (a mitigation's lifecycle stages or
+    category): the objects with any of the values the question names."""
+
+    def facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Facet | None:
+        values = {v for r in catalog for v in r.extra.get(field_name) or () if isinstance(v, str)}
+        named = _field_values_named(question, values)
+        if not named or not any(r.extra.get(field_name) for r in records):
+            return None
+        kept = tuple(r.id for r in records if set(named) & set(r.extra.get(field_name) or ()))
+        used = frozenset(t for v in named for t in tokenize(v))
+        return Facet(kept, label + " " + " or ".join(f"“{v}”" for v in named), used)
+
+    return facet
+
+
+lifecycle_facet = _listed_field_facet("lifecycle", "for the AI lifecycle stage")
+category_facet = _listed_field_facet("category", "of category")
+
+
 # Words asking for the most recent or the earliest objects (a closed class of English).
 _NEWEST_RE = re.compile(r"\b(?:newest|latest|most\s+recent(?:ly\s+added)?|recently\s+added"
                         r"|recent\s+additions?|added\s+recently|last\s+added|what'?s\s+new)\b",
@@ -161,7 +199,8 @@ def count_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> F
 
 
 FACETS: tuple[FacetFunction, ...] = (year_facet, maturity_facet, case_study_type_facet,
-                                     count_facet, relation_facet, recency_facet)
+                                     lifecycle_facet, category_facet, count_facet,
+                                     relation_facet, recency_facet)
 
 
 def narrow(question: str, catalog: Catalog, records: Sequence[Record]) -> list[Facet]:
