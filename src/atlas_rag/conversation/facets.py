@@ -1,9 +1,11 @@
 """Narrowing a list by what the question says of the objects' own fields: a year ("case studies
 from 2025"), a maturity ("realized techniques"), a case study's type ("real incidents", "research
-exercises") or a relation an object has or lacks ("which have no mitigations"). The values come
-from the release itself (a year is a formal notation; maturities and case-study types are
-ATLAS's own field values; relations are the catalog's own fields), so nothing here is a word
-list. A new facet is one function and one line in FACETS."""
+exercises"), a mitigation's lifecycle stage or category ("which apply at deployment", "policy
+mitigations") or a relation an object has or lacks ("which have no mitigations"). The values come
+from the release itself (a year is a formal notation; maturities, case-study types, stages and
+categories are ATLAS's own field values; relations are the catalog's own fields), so the only
+word lists here are closed classes of English. A new facet is one function and one line in
+FACETS."""
 
 from __future__ import annotations
 
