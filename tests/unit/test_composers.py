@@ -1029,3 +1029,39 @@ def test_a_variety_described_not_named_is_the_member_search_finds(rag: AtlasRAG)
     assert reading.subject == "AML.T0901.002"
     # "one" is no variety: a phrase naming nothing of the family picks nothing by search.
     assert rag.answerer.read("and the release calendar one?", history).subject != "AML.T0901.002"
+
+
+def test_and_a_name_holding_stopwords_asks_the_last_question_again(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = rag.answerer.reader
+    assert not reader._elliptical("and harvest and siphoning")  # no such name: "and" counts
+    monkeypatch.setattr(reader.catalog, "by_name",
+                        lambda text: ["AML.TA0903"] if text.lower() == "harvest and siphoning" else [])
+    assert reader._elliptical("and harvest and siphoning")
+
+
+def test_what_kind_is_that_after_an_object_of_another_kind_asks_its_relation(rag: AtlasRAG) -> None:
+    question = "tell me about operation copper kestrel"
+    history = [(question, compose(rag, question, "explain", "case_study").text)]
+    answer = compose(rag, "what technique is that", "explain", "parent", history=history)
+    used = set(rag.catalog.get("AML.CS0901").techniques)
+    assert answer.items and set(answer.items) <= used
+    assert "used, in step order" in lead(answer)  # its techniques, not its card again
+
+
+def test_what_else_after_an_answer_asks_for_a_list_of_more(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import Clues, more_of_them
+    from atlas_rag.conversation.state import read_state
+
+    question = "what is seedbank poisoning"
+    history = [(question, compose(rag, question, "explain").text)]
+    state = read_state(history, rag.catalog)
+    reader = rag.answerer.reader
+
+    def clues(text: str) -> Clues:
+        return Clues(text, state, reader.linker.link(text), None, None, False, False)  # type: ignore[arg-type]
+
+    assert more_of_them(reader, clues("what else is in that tactic"), "explain") == "list"
+    assert more_of_them(reader, clues("what is in that tactic"), "explain") is None
+    answer = compose(rag, "what else is in that tactic", "list", "tactic", history=history)
+    assert set(answer.items) == set(rag.catalog.get("AML.TA0902").techniques)  # what it holds

@@ -276,6 +276,8 @@ class Reader:
         words = self.subject_words(rest)
         if _NAMED_MEMBER.fullmatch(rest.strip(" ?!.")):  # "and the white box variant?"
             return 0 < len(words) <= ELLIPTICAL_WORDS
+        if self.catalog.by_name(without_pointers(rest).strip(" ?!.")):
+            return True  # "and command and control": a name, whatever words it holds
         return (0 < len(words) <= ELLIPTICAL_WORDS and not KIND_WORD.search(rest)
                 and len(words) == len(_WORD.findall(without_pointers(rest))))
 
@@ -803,6 +805,19 @@ def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+# "what else is in that tactic", "anything else like it": "else" asks for more than what was
+# said (a closed English word after a wh-word or "any").
+_ELSE = re.compile(r"\b(?:what|which|who|anything|any|anyone)\s+else\b", re.IGNORECASE)
+
+
+def more_of_them(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"what else is in that tactic" after an answer reads to the classifier like a question
+    about what the tactic is; "else" asks for members beyond those said: a list."""
+    if intent == "explain" and clues.state.turns and _ELSE.search(clues.question):
+        return "list"
+    return None
+
+
 def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"what mitigations matter most" after an answer about several techniques (a threat
     model, a mapped incident) asks how to defend against them all, ranked across them, not
@@ -847,7 +862,8 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study, the_list_again, mitigations_of_several, nothing_to_map, yes_or_no)
+    inside_case_study, the_list_again, more_of_them, mitigations_of_several, nothing_to_map,
+    yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

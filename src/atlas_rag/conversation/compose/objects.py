@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from ...catalog import Catalog
@@ -10,7 +11,7 @@ from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..linking import BY_ID, Link, close_first
-from ..reader import KIND_SURE, Reading
+from ..reader import KIND_SURE, Reading, wh_kind
 from ..reply import Reply, join, kind_name
 from ..vocabulary import without_opening
 from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, may_seek_incidents
@@ -41,6 +42,10 @@ def explain(ctx: Context, reading: Reading) -> Reply:
     if ids:
         record = ctx.catalog.records[ids[0]]
         sure = reading.prediction is None or reading.prediction.target_p >= RELATION_SURE
+        asked = wh_kind(reading.question)
+        if asked and asked != reading.target and _asks_relation(asked, record.type):
+            # "what technique is that" after a case study: the kind the wh-phrase names.
+            reading, sure = dataclasses.replace(reading, target=asked), True
         if sure and _asks_relation(reading.target, record.type):
             from .relations import list_related  # "what is the parent of ...": a relation
 

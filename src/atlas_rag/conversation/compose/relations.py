@@ -448,8 +448,11 @@ def _default_relation(target: str, kind: str) -> Relation | None:
                 "tactic": ("technique",), "mitigation": ("technique",),
                 "case-study": ("technique",)}
     # A mitigation's tactics come through the techniques it addresses ("which attacks is it
-    # for" after a mitigation): those techniques are the closest answer ATLAS gives.
-    if target in ("technique", "subtechnique", "none") or (target, kind) == ("tactic", "mitigation"):
+    # for" after a mitigation): those techniques are the closest answer ATLAS gives. A list of
+    # the subject's own kind ("what else is in that tactic") asks for what it holds.
+    own = kind in (TARGET_TYPES.get(target) or ())
+    if (target in ("technique", "subtechnique", "none") or own
+            or (target, kind) == ("tactic", "mitigation")):
         for other in fallback.get(kind, ()):
             if (other, kind) in RELATIONS:
                 return RELATIONS[(other, kind)]
