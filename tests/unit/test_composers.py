@@ -1065,3 +1065,16 @@ def test_what_else_after_an_answer_asks_for_a_list_of_more(rag: AtlasRAG) -> Non
     assert more_of_them(reader, clues("what is in that tactic"), "explain") is None
     answer = compose(rag, "what else is in that tactic", "list", "tactic", history=history)
     assert set(answer.items) == set(rag.catalog.get("AML.TA0902").techniques)  # what it holds
+
+
+def test_a_step_named_by_number_is_of_the_case_study_shown_last(rag: AtlasRAG) -> None:
+    question = "tell me about operation copper kestrel"
+    history = [(question, compose(rag, question, "explain", "case_study").text)]
+    other = "mitigations for seedbank poisoning"  # a list of another kind comes in between
+    history.append((other, compose(rag, other, "list", "mitigation", history=history).text))
+    reading = rag.answerer.read("step 2 - mitigations?", history)
+    assert reading.intent == "step" and reading.subject == "AML.CS0901"
+    answer = rag.answerer.compose(reading).text()
+    study = rag.catalog.get("AML.CS0901")
+    assert "step 2 in" in answer and study.procedure[1].technique in answer.split("\n\n")[0]
+    assert rag.answerer.read("step 9 - mitigations?", history).intent != "step"  # it has no step 9

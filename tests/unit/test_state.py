@@ -8,6 +8,7 @@ from atlas_rag.catalog import Catalog
 from atlas_rag.conversation.state import (
     answer_items,
     find_ordinal,
+    find_step_number,
     history_turns,
     item_texts,
     points_back,
@@ -185,3 +186,17 @@ def test_a_message_of_an_ordinal_alone_points_at_a_list_position(text: str, expe
 
 def test_an_ordinal_word_in_a_sentence_still_needs_its_noun() -> None:
     assert find_ordinal("last but not least, how do we stop it") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("step 2 - mitigations?", 2), ("and what tactic is the very first step", 1),
+    ("the 3rd step", 3), ("what happened in the last step", -1), ("step4?", 4),
+])
+def test_a_step_named_by_its_number(text: str, expected: int) -> None:
+    assert find_step_number(text) == expected
+
+
+@pytest.mark.parametrize("text", ["the second one", "walk me through the steps",
+                                  "first, what steps should we take", "step up our defences"])
+def test_no_step_number(text: str) -> None:
+    assert find_step_number(text) is None

@@ -34,6 +34,7 @@ from .state import (
     State,
     conversation_ids,
     find_ordinal,
+    find_step_number,
     item_texts,
     points_back,
     read_state,
@@ -130,7 +131,10 @@ FRESH_INTENTS = ("threat_model", "incident", "compare")
 # Intents whose subjects the conversation gives outright (and where they come from): the case
 # study just discussed, or the items of the last list.
 GIVEN_SUBJECTS: dict[str, Callable[[State], tuple[list[str], str]]] = {
-    "step": lambda state: (state.subjects[:1], "history"),
+    # The case study discussed last: the subject, else the latest one the conversation showed
+    # (its ID form says it is a case study).
+    "step": lambda state: ([i for i in conversation_ids(state) if i.startswith("AML.CS")][:1],
+                           "history"),
     "narrow": lambda state: (state.items, "list"),
     "rank": lambda state: (state.items, "list"),
     "relist": lambda state: (state.items, "list"),
@@ -818,6 +822,20 @@ def more_of_them(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def numbered_step(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"step 2 - mitigations?", "what tactic is the very first step": a step named by its
+    number is a step of the case study the conversation showed last, when it has that step,
+    whatever list the last answer showed."""
+    number = find_step_number(clues.question)
+    if number is None or intent in SUBSTANTIVE:
+        return None
+    studies = [i for i in conversation_ids(clues.state) if i.startswith("AML.CS") and i in reader.catalog]
+    if not studies:
+        return None
+    steps = len(reader.catalog.records[studies[0]].procedure)
+    return "step" if -steps <= number <= steps else None
+
+
 def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"what mitigations matter most" after an answer about several techniques (a threat
     model, a mapped incident) asks how to defend against them all, ranked across them, not
@@ -863,7 +881,7 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 INTENT_RULES: tuple[IntentRule, ...] = (
     names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
     inside_case_study, the_list_again, more_of_them, mitigations_of_several, nothing_to_map,
-    yes_or_no)
+    numbered_step, yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:

@@ -230,6 +230,24 @@ def find_ordinal(text: str) -> int | None:
                           or match.group("alone")).lower()]
 
 
+# A case study's step by its number: "step 2", "the 2nd step", "the very first step", "last
+# step" (the data model's noun with an ordinal: formal).
+_STEP_NUMBER_RE = re.compile(
+    r"\bstep\s?(?P<num>\d{1,2})\b|\b(?P<nth>\d{1,2})(?:st|nd|rd|th)\s+step\b"
+    r"|\b(?P<word>" + "|".join(ORDINAL_WORDS) + r")\s+step\b", re.IGNORECASE)
+
+
+def find_step_number(text: str) -> int | None:
+    """The step a message names by number ("step 2" -> 2, "the last step" -> -1), if any."""
+    match = _STEP_NUMBER_RE.search(text)
+    if not match:
+        return None
+    number = match.group("num") or match.group("nth")
+    if number:
+        return int(number) or None
+    return ORDINAL_WORDS[match.group("word").lower()]
+
+
 def without_pointers(text: str) -> str:
     """``text`` without the words that point back ("which of those are about agents")."""
     return re.sub(r"\s+", " ", _POINTER_RE.sub(" ", text)).strip()

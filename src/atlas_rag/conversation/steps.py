@@ -14,7 +14,7 @@ from ..lexical import tokenize
 from ..records import Record
 from .knowledge import TECHNIQUE_TYPES
 from .linking import Link
-from .state import without_pointers
+from .state import find_step_number, without_pointers
 
 # The description must find the step's technique among this many techniques of the release.
 FOUND_IN = 5
@@ -28,6 +28,10 @@ Words = Callable[[str], list[str]]
 def asked_steps(study: Record, question: str, links: Sequence[Link], kinds: dict[str, str],
                 search: Search, words: Words) -> list[int]:
     """Positions (0-based) of the steps of ``study`` the question asks about, best first."""
+    number = find_step_number(question)
+    if number is not None:  # "step 2", "the very first step"
+        position = number - 1 if number > 0 else len(study.procedure) + number
+        return [position] if 0 <= position < len(study.procedure) else []
     tactics = {link.id for link in links if kinds.get(link.id) == "tactic"}
     by_tactic = [n for n, step in enumerate(study.procedure) if step.tactic in tactics]
     if by_tactic:
