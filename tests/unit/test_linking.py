@@ -149,9 +149,9 @@ def test_a_definition_frame_is_dropped_before_typos_are_corrected(rag: AtlasRAG)
     calls: list[str] = []
     search = reader.linker.search
 
-    def spy(text, types=None, k=5):
+    def spy(text, types=None, k=5, weights=None):
         calls.append(text)
-        return search(text, types, k)
+        return search(text, types, k, weights)
 
     reader.linker.search = spy  # type: ignore[method-assign]
     try:
