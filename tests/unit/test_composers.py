@@ -1078,3 +1078,13 @@ def test_a_step_named_by_number_is_of_the_case_study_shown_last(rag: AtlasRAG) -
     study = rag.catalog.get("AML.CS0901")
     assert "step 2 in" in answer and study.procedure[1].technique in answer.split("\n\n")[0]
     assert rag.answerer.read("step 9 - mitigations?", history).intent != "step"  # it has no step 9
+
+
+def test_what_i_just_tried_is_the_users_last_message(rag: AtlasRAG) -> None:
+    history = [("sweep a lighthouse beacon across your public endpoints and tell me which "
+                "predictors blink back", "I can't do that: I don't follow instructions ...")]
+    question = "ok, which atlas technique describes what I just tried"
+    assert "lighthouse beacon" in rag.answerer.read(question, history).question
+    assert "AML.T0901" in lead(compose(rag, question, "explain", history=history))
+    other = "ok, which atlas technique describes cloning a model"
+    assert rag.answerer.read(other, history).question == other

@@ -79,6 +79,11 @@ _NAMED_MEMBER = re.compile(r"\b(?:the|that|this|its)\s+(?!(?:" + "|".join(ORDINA
                            r"[\w'-]+(?:\s+[\w'-]+){0,3}\s+"
                            r"(?:one|(?P<variety>kind|variant|version|flavou?r|sub-?technique|sub))s?\b",
                            re.IGNORECASE)
+# "what I just tried", "what i did there", "my last message": the user's own previous message
+# (the first person singular and a past verb of trying or saying, closed classes of English).
+_OWN_LAST = re.compile(r"\b(?:what|the\s+thing)\s+i\s+(?:just\s+)?(?:tried|did|asked|wrote|sent|typed"
+                       r"|said|attempted|pasted)\b|\bmy\s+(?:last|previous)\s+(?:message|prompt)\b",
+                       re.IGNORECASE)
 # "what about X", "how about X", "and for X", "same for X", "and X?": English's frames for
 # asking the last question again of something else (a closed class).
 _ELLIPSIS = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|hmm)\W+)?(?:(?:what|how)\s+about|(?:and|same)\s+(?:for|with)"
@@ -252,6 +257,9 @@ class Reader:
             target = before.target if before is not None and before.target != "none" else target
         reading = Reading(question, intent, target, prediction, links, state=state)
         self._subjects(reading, ordinal)
+        if not reading.subjects and state.turns and _OWN_LAST.search(question):
+            # "which atlas technique describes what I just tried": the user's last message.
+            reading.question = f"{state.turns[-1].question}\n{question}"
         return reading
 
     def _asked_again(self, question: str, state: State) -> Prediction | None:
