@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..catalog import Catalog
 from ..lexical import stem, tokenize
 from ..records import Record
+from .linking import SYSTEM_PREFIXES
 
 _YEAR_RE = re.compile(r"\b(19[89]\d|20\d\d)\b")
 
@@ -72,16 +73,13 @@ def case_study_type_facet(question: str, catalog: Catalog,
     return Facet(kept, f"of type “{wanted}”", frozenset(stem(v.lower()) for v in named))
 
 
-# The "LLM"/"AI"/"ML" prefixes of names say nothing of which value of a field is meant.
-_PREFIXES = frozenset({"llm", "ai", "ml"})
-
-
 def _field_values_named(question: str, values: set[str]) -> list[str]:
     """The values of a field (ATLAS's own: "Deployment", "Technical - Cyber") the question
     names: by a word no other value of the field holds ("deployed" for Deployment, "policy"),
     or by all of the value's words ("technical ML")."""
     terms = set(tokenize(question))
-    words = {v: set(tokenize(v)) - _PREFIXES for v in values}
+    # The "LLM"/"AI"/"ML" prefixes of names say nothing of which value of a field is meant.
+    words = {v: set(tokenize(v)) - SYSTEM_PREFIXES for v in values}
     named = []
     for value, own in words.items():
         others = set().union(*(w for v, w in words.items() if v != value))

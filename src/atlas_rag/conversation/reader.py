@@ -24,6 +24,7 @@ from .knowledge import (
     KIND_WORD,
     TARGET_KINDS,
     TECHNIQUE_TYPES,
+    family,
     kind_family,
     kind_of_word,
     kinds_named,
@@ -36,12 +37,13 @@ from .state import (
     find_ordinal,
     find_step_number,
     item_texts,
+    latest_case_study,
     points_back,
     read_state,
     recent_subjects,
     without_pointers,
 )
-from .steps import asked_steps
+from .steps import asked_steps, step_position
 from .vocabulary import (
     ASKING_TERMS,
     shifts_topic,
@@ -136,10 +138,7 @@ FRESH_INTENTS = ("threat_model", "incident", "compare")
 # Intents whose subjects the conversation gives outright (and where they come from): the case
 # study just discussed, or the items of the last list.
 GIVEN_SUBJECTS: dict[str, Callable[[State], tuple[list[str], str]]] = {
-    # The case study discussed last: the subject, else the latest one the conversation showed
-    # (its ID form says it is a case study).
-    "step": lambda state: ([i for i in conversation_ids(state) if i.startswith("AML.CS")][:1],
-                           "history"),
+    "step": lambda state: ([i] if (i := latest_case_study(state)) else [], "history"),
     "narrow": lambda state: (state.items, "list"),
     "rank": lambda state: (state.items, "list"),
     "relist": lambda state: (state.items, "list"),
@@ -384,28 +383,22 @@ class Reader:
         """"list every case study that used the direct kind" after the indirect one: a member
         of the family (parent, sub-techniques) of a technique the conversation has shown,
         named by words of its own name before a noun for one member of a set."""
-        if not _NAMED_MEMBER.search(question):
+        phrase = _NAMED_MEMBER.search(question)
+        if phrase is None:
             return None
-        family: list[str] = []
+        members: list[str] = []
         for atlas_id in conversation_ids(state):
             record = self.catalog.records.get(atlas_id)
-            if record is None or record.type not in TECHNIQUE_TYPES:
-                continue
-            head = self.catalog.records.get(record.parent) if record.parent else record
-            if head is not None:
-                family += [head.id, *head.subtechniques]
-        if not family:
-            return None
-        named = self.linker.item_named(question, family)
-        if named is not None:
+            if record is not None and record.type in TECHNIQUE_TYPES:
+                head = record.parent if record.parent and record.parent in self.catalog else atlas_id
+                members += family(self.catalog, head)
+        named = self.linker.item_named(question, members) if members else None
+        if named is not None or not members or not phrase.group("variety"):
             return named
         # A variety described, not named ("the within-one-conversation variant"): the member
         # of the family search ranks first for the phrase ("the bing one" is no variety).
-        phrase = _NAMED_MEMBER.search(question)
-        members = set(family)
-        found = [link.id for link in self.searched(phrase.group(0), TECHNIQUE_TYPES, FAMILY_SEARCH)
-                 if link.id in members] if phrase and phrase.group("variety") else []
-        return found[0] if found else None
+        return next((link.id for link in self.searched(phrase.group(0), TECHNIQUE_TYPES,
+                                                       FAMILY_SEARCH) if link.id in members), None)
 
     def _both(self, state: State) -> list[str]:
         """The two objects "both" points at: the last list's when it had two, else the last
@@ -837,11 +830,10 @@ def numbered_step(reader: Reader, clues: Clues, intent: str) -> str | None:
     number = find_step_number(clues.question)
     if number is None or intent in SUBSTANTIVE:
         return None
-    studies = [i for i in conversation_ids(clues.state) if i.startswith("AML.CS") and i in reader.catalog]
-    if not studies:
+    study = reader.catalog.records.get(latest_case_study(clues.state) or "")
+    if study is None:
         return None
-    steps = len(reader.catalog.records[studies[0]].procedure)
-    return "step" if -steps <= number <= steps else None
+    return "step" if step_position(number, len(study.procedure)) is not None else None
 
 
 def mitigations_of_several(reader: Reader, clues: Clues, intent: str) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog, normalize_name
-from ..ids import find_id_mentions, find_ids
+from ..ids import find_id_mentions, find_ids, id_kind
 
 # Ordinal references are formal: ordinal words, "#3", "number 3", "3rd", "item 3".
 ORDINAL_WORDS = {
@@ -171,6 +171,11 @@ def conversation_ids(state: State) -> list[str]:
     turns, most recent first."""
     shown = [i for turn in reversed(state.turns) for i in find_ids(f"{turn.question} {turn.answer}")]
     return list(dict.fromkeys([*state.subjects, *state.items, *shown]))
+
+
+def latest_case_study(state: State) -> str | None:
+    """The case study discussed last: the subject, else the latest one the conversation showed."""
+    return next((i for i in conversation_ids(state) if id_kind(i) == "case-study"), None)
 
 
 def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:

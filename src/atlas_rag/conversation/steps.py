@@ -25,13 +25,19 @@ Search = Callable[[str, Sequence[str], int], list[str]]  # text, types, k -> ids
 Words = Callable[[str], list[str]]
 
 
+def step_position(number: int, steps: int) -> int | None:
+    """The 0-based position of step ``number`` (-1: the last) of ``steps``, if there is one."""
+    position = number - 1 if number > 0 else steps + number
+    return position if 0 <= position < steps else None
+
+
 def asked_steps(study: Record, question: str, links: Sequence[Link], kinds: dict[str, str],
                 search: Search, words: Words) -> list[int]:
     """Positions (0-based) of the steps of ``study`` the question asks about, best first."""
     number = find_step_number(question)
     if number is not None:  # "step 2", "the very first step"
-        position = number - 1 if number > 0 else len(study.procedure) + number
-        return [position] if 0 <= position < len(study.procedure) else []
+        position = step_position(number, len(study.procedure))
+        return [] if position is None else [position]
     tactics = {link.id for link in links if kinds.get(link.id) == "tactic"}
     by_tactic = [n for n, step in enumerate(study.procedure) if step.tactic in tactics]
     if by_tactic:
