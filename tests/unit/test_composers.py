@@ -427,6 +427,26 @@ def test_which_kind_decides_the_kind_listed() -> None:
     # Quantifiers say the kind listed as well: "every technique in the ... tactic".
     assert wh_kind("list every technique in the harvest siphoning tactic") == "technique"
     assert wh_kind("how many case studies mention it") == "case_study"
+    # Users call a case study a "case"; the idiom "in which case" and "which use case" are
+    # not the noun.
+    assert wh_kind("which cases used it") == "case_study"
+    assert wh_kind("in which case, what mitigations") == "mitigation"
+    assert wh_kind("which use case fits") == ""
+
+
+def test_that_case_is_the_case_study_the_conversation_showed(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.reader import pointer_kind
+
+    assert pointer_kind("what techniques did that case use") == "case-study"
+    assert pointer_kind("in that case how do we defend") == ""
+    history: list[tuple[str, str]] = []
+    for asked in ("tell me about operation copper kestrel", "and grafted label swapping?"):
+        history.append((asked, rag.ask(asked, history).text))
+    # The technique discussed last has no case study of its own: "that case" is the one the
+    # conversation showed.
+    assert not [i for i in find_ids(history[-1][1]) if i.startswith("AML.CS")]
+    reading = rag.answerer.reader.read("what techniques did that case use overall", history)
+    assert reading.subject_ids() == ["AML.CS0901"] and reading.target == "technique"
 
 
 # ---------------------------------------------------------------------- several or one pointed at

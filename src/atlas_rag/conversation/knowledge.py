@@ -31,7 +31,7 @@ TARGET_KINDS: dict[str, tuple[str, ...]] = {
 # "case studie" as a plural's stem), and the kind each names.
 KIND_WORDS = {"tactic": "tactic", "parent": "parent", "mitigation": "mitigation",
               "case study": "case-study", "case-study": "case-study", "casestudy": "case-study",
-              "case studie": "case-study", "case-studie": "case-study",
+              "case studie": "case-study", "case-studie": "case-study", "case": "case-study",
               "subtechnique": "subtechnique", "sub-technique": "subtechnique",
               "technique": "technique"}
 

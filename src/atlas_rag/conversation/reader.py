@@ -120,15 +120,21 @@ _OWN_OBJECT = re.compile(
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
 # "The parent" is one too: a parent is always some object's parent (a relational noun).
+# A case study is a "case" to users too ("that case"), but not in the idiom "in that case".
 _KIND_POINTER = re.compile(
-    r"\b(?P<det>that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation|case[\s-]?study"
-    r"|sub-?technique|technique)s?\b|\bthe\s+(?P<relational>parent)\b", re.IGNORECASE)
+    r"\b(?P<det>that|this|its|their|the same|same)\s+(?P<kind>tactic|parent|mitigation"
+    r"|case[\s-]?study|sub-?technique|technique)s?\b|\bthe\s+(?P<relational>parent)\b"
+    r"|(?<!\bin )\b(?:that|this|the same|same)\s+(?P<case>case)s?\b", re.IGNORECASE)
 # "which technique", "what ATLAS mitigations", "every technique", "how many case studies": a
 # wh-determiner or a quantifier (closed classes of English) before a kind of object (at most
 # one word between) asks for objects of that kind, whatever else the message names.
+# Users call a case study a "case" ("which cases used it", "that case"): the word alone counts
+# right after the determiner ("which use case" is another noun), and not in the idioms "in that
+# case", "in which case".
 _WH_KIND = re.compile(
-    r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation|case[\s-]?study|case[\s-]?studie"
-    r"|sub-?technique|technique)s?\b", re.IGNORECASE)
+    r"\b(?:which|what|every|all|each|many)\s+(?:\w+\s+)?(?P<kind>tactic|mitigation"
+    r"|case[\s-]?study|case[\s-]?studie|sub-?technique|technique)s?\b"
+    r"|(?<!\bin )\b(?:which|what|every|all|each|many)\s+(?P<case>case)s?\b", re.IGNORECASE)
 # English's modal and auxiliary verbs the stopwords leave in (a closed class): "what should we
 # have had in place" says no word of its own about an incident.
 _AUXILIARIES = frozenset(tokenize("should shall must ought had having done being"))
@@ -365,7 +371,8 @@ class Reader:
             pointed = self._techniques_behind(state, pointed) or pointed
         if not (reading.intent in ("list", "count")
                 and owned_kind(reading.question) in TARGET_KINDS.get(reading.target, ())):
-            related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog])
+            related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog],
+                                           state)
             pointed = related or pointed
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
@@ -540,7 +547,7 @@ class Reader:
         return wanted is None or bool(kinds & set(wanted)) or bool(
             narrow(question, self.catalog, records))
 
-    def related_of_kind(self, question: str, subjects: list[str]) -> list[str]:
+    def related_of_kind(self, question: str, subjects: list[str], state: State) -> list[str]:
         """"that tactic" after a technique: the objects of the named kind related to the
         subjects (none when the kind is theirs already)."""
         kind = pointer_kind(question)
@@ -551,6 +558,10 @@ class Reader:
         of_kind = [r.id for r in records if r.type in kinds]
         if of_kind:
             return of_kind  # the answer already named one: "that tactic" is it
+        shown = latest_case_study(state) if kind == "case-study" else None
+        if shown is not None:
+            # A technique has many case studies; "that case" is the one the conversation showed.
+            return [shown]
         out = RELATED_OF_KIND[kind](self.catalog, records[0])
         return [i for i in dict.fromkeys(out) if i in self.catalog]
 
@@ -661,14 +672,15 @@ def wh_kind(question: str) -> str:
     match = _WH_KIND.search(question)
     if not match:
         return ""
-    kind = kind_of_word(match.group("kind"))
+    kind = kind_of_word(match.group("kind") or match.group("case"))
     return {"case-study": "case_study", "parent": ""}.get(kind, kind)
 
 
 def pointer_kind(question: str) -> str:
     """The kind a pointer names ("that tactic": tactic), or ""."""
     match = _KIND_POINTER.search(question)
-    return kind_of_word(match.group("kind") or match.group("relational")) if match else ""
+    return kind_of_word(match.group("kind") or match.group("relational") or match.group("case")
+                        ) if match else ""
 
 
 # English's possessive determiners (a closed class): "its mitigations" asks for the subject's
