@@ -89,6 +89,9 @@ def test_an_item_is_found_by_the_words_shown_with_it(linker: Linker) -> None:
     assert linker.item_described("which tactic is the greenhouse trick under", shown) == "AML.T0901"
     assert linker.item_described("and the router part?", shown) is None  # both lines say it
     assert linker.item_described("which tactic is it under", shown) is None
+    # "under" files one object under another; it describes no item, even one whose line says it.
+    below = {**shown, "AML.T0902": "Seedbank Poisoning ([AML.T0902]): \u201cslipped under the fence\u201d"}
+    assert linker.item_described("what tactic is that under", below) is None
 
 
 def test_search_links_carry_lower_confidence_than_names(linker: Linker) -> None:

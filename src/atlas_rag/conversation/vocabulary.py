@@ -2,7 +2,8 @@
 
 They are ATLAS's own kinds of object with their usual synonyms, the verbs and nouns of
 asking, the words asking for a whole ("in total", "all that exist", "enumerate") and for
-its presentation ("in matrix order", "sorted"):
+its presentation ("in matrix order", "sorted"), and of filing one under another ("which tactic
+is it under", "does it belong to"):
 a closed vocabulary of questions about a knowledge base, not of any particular
 question. A message made only of these and stopwords ("and case studies?", "mitigations
 pls") leans on the conversation for its subject; typos of them are corrected, not read as
@@ -24,7 +25,7 @@ again what which how why who mean meaning defend protect prevent stop mitigate d
 harden secure atlas mitre id ids number count many mapping mapped map related relate one ones
 same whole full all every each continue summary summarize summarise overview total overall
 altogether entire complete exist exists existing enumerate name names defined order ordered
-sorted sequence matrix"""
+sorted sequence matrix under belong belongs"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 
