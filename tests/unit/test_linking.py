@@ -316,3 +316,11 @@ def test_a_name_typed_with_its_words_cut_short_is_that_name(linker: Linker) -> N
     assert linker._clipped_names("silo ledg leak, is it bad")[0].id == "AML.T0904"
     assert linker._clipped_names("the silo ledger") == []  # not every word of the name
     assert linker._clipped_names("beacon throttling") == []  # whole: an exact name, not cut
+
+
+def test_a_name_is_named_by_its_terms_only_when_they_stand_together(linker: Linker) -> None:
+    close = {link.id: link for link in linker.link("how would someone go about poisoning the seedbank").links}
+    assert close["AML.T0902"].confidence >= 0.75 and close["AML.T0902"].how == "name-terms"
+    text = "the seedbank audit went fine, our worry is poisoning of labels by the vendor"
+    scattered = {link.id: link for link in linker.link(text).links}
+    assert "AML.T0902" not in scattered or scattered["AML.T0902"].confidence < 0.75

@@ -31,6 +31,11 @@ CORRECTED_CONFIDENCE = 0.85
 # "cylance", "tay": a word found in one object's name only. Weak alone (it may be an everyday
 # word, "sign"), enough to pick an item of the last list or to rule out small talk.
 NAME_WORD_CONFIDENCE = 0.6
+# A name found by its terms counts as named when they stand this close: at most this many other
+# words among them ("poison the training data", "injection of a prompt"). Over the 12,418
+# messages of the eval sets and the examples, 2,333 such links have at most two words between
+# their terms; of those with three or more, most join words a long message says apart.
+NAME_SPREAD = 2
 PROPER_NAME_CONFIDENCE = 0.8
 PROPER_NAME_LENGTH = 6
 GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Agent")
@@ -421,6 +426,10 @@ class Linker:
             # A one-word name in another form of its word ("collect" for Collection) is an
             # everyday word until search confirms it, as one word of a longer name is.
             return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
+        if _window(text, terms) - len(terms) > NAME_SPREAD:
+            # A name's words scattered over a message ("valid signature ... model file") are
+            # words it happens to share, not the name: weak, as one word of a name is.
+            return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
         confidence = GENERIC_NAME_CONFIDENCE if self._generic(atlas_id, terms) else NAME_TERMS_CONFIDENCE
         return Link(atlas_id, confidence, "name-terms", span)
 
@@ -531,6 +540,21 @@ def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | No
 def _wider(span: tuple[int, int], inner: tuple[int, int] | None) -> bool:
     """``span`` covers ``inner`` and more."""
     return inner is not None and span[0] <= inner[0] and inner[1] <= span[1] and span != inner
+
+
+def _window(text: str, terms: frozenset[str]) -> int:
+    """The fewest consecutive words of ``text`` that hold every one of ``terms``."""
+    words = [stem(m.group(0).lower()) for m in re.finditer(r"[A-Za-z0-9]+", text)]
+    at = [(n, w) for n, w in enumerate(words) if w in terms]
+    best = len(words)
+    for first in range(len(at)):
+        seen: set[str] = set()
+        for n, word in at[first:]:
+            seen.add(word)
+            if seen >= terms:
+                best = min(best, n - at[first][0] + 1)
+                break
+    return best
 
 
 def _term_span(text: str, terms: frozenset[str]) -> tuple[int, int] | None:
