@@ -1108,3 +1108,15 @@ def test_what_i_just_tried_is_the_users_last_message(rag: AtlasRAG) -> None:
     assert "AML.T0901" in lead(compose(rag, question, "explain", history=history))
     other = "ok, which atlas technique describes cloning a model"
     assert rag.answerer.read(other, history).question == other
+
+
+def test_a_defence_of_a_technique_without_mitigations_offers_those_of_the_attack_discussed_before(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = rag.catalog.records["AML.T0904"]
+    monkeypatch.setitem(rag.catalog.records, "AML.T0904", dataclasses.replace(record, mitigations=()))
+    history: list[tuple[str, str]] = []
+    for asked in ("how would someone do seedbank poisoning", "and silo ledger leakage?"):
+        history.append((asked, rag.ask(asked, history).text))
+    answer = rag.ask("what should we do about it", history)
+    assert "lists no mitigations for **Silo Ledger Leakage**" in answer.text
+    assert "discussed before" in answer.text and "AML.M0902" in answer.citations

@@ -15,7 +15,7 @@ from ..knowledge import TECHNIQUE_TYPES, by_tactic, family, rank_mitigations, us
 from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
-from ..state import without_pointers
+from ..state import recent_subjects, without_pointers
 from ..vocabulary import without_conversing
 from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, relative
 from .objects import card
@@ -121,8 +121,10 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         return reply
     if not ranked:
         reply.para(f"ATLAS {ctx.catalog.version} lists no mitigations for {against}.")
-        record = ctx.catalog.records[techniques[0]]
-        nearest_instead(ctx, reply, record, RELATIONS[("mitigation", record.type)](ctx.catalog, record))
+        if not _discussed_instead(ctx, reply, reading, techniques):
+            record = ctx.catalog.records[techniques[0]]
+            nearest_instead(ctx, reply, record,
+                            RELATIONS[("mitigation", record.type)](ctx.catalog, record))
         return reply
     first = [c.id for c in ranked[:LEAD_NAMES]]
     if boost and ranked[0].id in boost and reading.source in ("question", "history", "ordinal"):
@@ -155,6 +157,32 @@ def defend(ctx: Context, reading: Reading) -> Reply:
     for technique in techniques[:2]:
         reply.source(technique)
     return reply
+
+
+# At most this many techniques the conversation was about before stand in for one without
+# mitigations.
+DISCUSSED_SHOWN = 2
+
+
+def _discussed_instead(ctx: Context, reply: Reply, reading: Reading, techniques: list[str]) -> bool:
+    """"What should we do about it" about a technique ATLAS lists no mitigation for (buying
+    expired domains, after a question on poisoning a scraped dataset): the attack the
+    conversation was about before has some, and they are its answer, said as such."""
+    if reading.source != "history":
+        return False
+    earlier = [i for i in recent_subjects(reading.state, ctx.catalog)
+               if i in ctx.catalog and i not in techniques
+               and ctx.catalog.records[i].type in TECHNIQUE_TYPES
+               and ctx.catalog.records[i].mitigations][:DISCUSSED_SHOWN]
+    ranked = rank_mitigations(ctx.catalog, {t: 1.0 for t in earlier})[:MITIGATIONS_SHOWN]
+    if not ranked:
+        return False
+    reply.para(f"For {reply.names(earlier)}, discussed before, ATLAS's mitigations to start with "
+               f"are {reply.names([c.id for c in ranked[:LEAD_NAMES]])}.")
+    for entry in ranked:
+        use = shorten(use_text(ctx.catalog, entry.id, entry.covers or earlier), USE_CHARS)
+        reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+    return True
 
 
 # The techniques a control discussed is listed against that a follow-up's words pick out
