@@ -1120,3 +1120,19 @@ def test_a_defence_of_a_technique_without_mitigations_offers_those_of_the_attack
     answer = rag.ask("what should we do about it", history)
     assert "lists no mitigations for **Silo Ledger Leakage**" in answer.text
     assert "discussed before" in answer.text and "AML.M0902" in answer.citations
+
+
+def test_a_technique_found_for_a_goal_is_shown_through_its_closest_sub_technique(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.security import _as_closest_subs
+    from atlas_rag.conversation.reply import hit_of
+
+    ctx = rag.answerer.context
+    hit = {i: hit_of(rag.catalog.records[i], rag.catalog)
+           for i in ("AML.T0901", "AML.T0901.001", "AML.T0901.002", "AML.T0902")}
+    found = [hit["AML.T0902"], hit["AML.T0901.002"], hit["AML.T0901"], hit["AML.T0901.001"]]
+    shown = _as_closest_subs(ctx, [hit["AML.T0901"], hit["AML.T0902"]], found)
+    assert [h.id for h in shown] == ["AML.T0901.002", "AML.T0902"]  # the sub search ranks first
+    both = _as_closest_subs(ctx, [hit["AML.T0901"], hit["AML.T0901.002"]], found)
+    assert [h.id for h in both] == ["AML.T0901", "AML.T0901.002"]  # already shown: kept apart
+    answer = rag.ask("how would someone find which predictors a greenhouse runs by timing the echoes")
+    assert "AML.T0901.001" in answer.citations or "AML.T0901.002" in answer.citations

@@ -287,6 +287,7 @@ def attack(ctx: Context, reading: Reading) -> Reply:
                                      if ctx.catalog.records[s].type in TECHNIQUE_TYPES][:2], found)
     hits = [hit_of(ctx.catalog.records[i], ctx.catalog) for i in named] + [
         h for h in hits if h.id not in named]
+    hits = _as_closest_subs(ctx, hits, found)
     if not hits:
         reply.para("I found no ATLAS technique for this; try describing the goal of the attack.")
         return reply
@@ -308,6 +309,22 @@ def _with_closest_subs(ctx: Context, named: list[str], found: Sequence[Hit]) -> 
                       key=rank.__getitem__)
         out += [atlas_id, *subs[:SUBS_SHOWN]]
     return list(dict.fromkeys(out))
+
+
+def _as_closest_subs(ctx: Context, hits: list[Hit], found: Sequence[Hit]) -> list[Hit]:
+    """A technique found for a described goal is shown through its sub-technique search ranks
+    first for the question, when search ranks one at all ("fooling our image classifier if
+    all i get back is the top label": Craft Adversarial Data, via Black-Box Optimization): the
+    sub-technique says how, the parent's name stays on its line."""
+    rank = {h.id: n for n, h in enumerate(found)}
+    listed = {h.id for h in hits}
+    out: list[Hit] = []
+    for hit in hits:
+        subs = sorted((s for s in ctx.catalog.records[hit.id].subtechniques if s in rank),
+                      key=rank.__getitem__)
+        closest = subs[0] if subs and subs[0] not in listed else None
+        out.append(hit_of(ctx.catalog.records[closest], ctx.catalog) if closest else hit)
+    return list({h.id: h for h in out}.values())
 
 
 def _describes_more(ctx: Context, reading: Reading) -> bool:
