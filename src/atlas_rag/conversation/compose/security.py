@@ -302,13 +302,17 @@ def _with_closest_subs(ctx: Context, named: list[str], found: Sequence[Hit]) -> 
     """Each named technique followed by those of its sub-techniques search finds for the
     question, best first ("how would someone pull one off against an email bot", about
     prompt injection: its indirect form)."""
-    rank = {h.id: n for n, h in enumerate(found)}
     out: list[str] = []
     for atlas_id in named:
-        subs = sorted((s for s in ctx.catalog.records[atlas_id].subtechniques if s in rank),
-                      key=rank.__getitem__)
-        out += [atlas_id, *subs[:SUBS_SHOWN]]
+        out += [atlas_id, *_subs_by_rank(ctx, atlas_id, found)[:SUBS_SHOWN]]
     return list(dict.fromkeys(out))
+
+
+def _subs_by_rank(ctx: Context, atlas_id: str, found: Sequence[Hit]) -> list[str]:
+    """The technique's sub-techniques that search found, in its order."""
+    rank = {h.id: n for n, h in enumerate(found)}
+    return sorted((s for s in ctx.catalog.records[atlas_id].subtechniques if s in rank),
+                  key=rank.__getitem__)
 
 
 def _as_closest_subs(ctx: Context, hits: list[Hit], found: Sequence[Hit]) -> list[Hit]:
@@ -316,12 +320,10 @@ def _as_closest_subs(ctx: Context, hits: list[Hit], found: Sequence[Hit]) -> lis
     first for the question, when search ranks one at all ("fooling our image classifier if
     all i get back is the top label": Craft Adversarial Data, via Black-Box Optimization): the
     sub-technique says how, the parent's name stays on its line."""
-    rank = {h.id: n for n, h in enumerate(found)}
     listed = {h.id for h in hits}
     out: list[Hit] = []
     for hit in hits:
-        subs = sorted((s for s in ctx.catalog.records[hit.id].subtechniques if s in rank),
-                      key=rank.__getitem__)
+        subs = _subs_by_rank(ctx, hit.id, found)
         closest = subs[0] if subs and subs[0] not in listed else None
         out.append(hit_of(ctx.catalog.records[closest], ctx.catalog) if closest else hit)
     return list({h.id: h for h in out}.values())
