@@ -1136,3 +1136,42 @@ def test_a_technique_found_for_a_goal_is_shown_through_its_closest_sub_technique
     assert [h.id for h in both] == ["AML.T0901", "AML.T0901.002"]  # already shown: kept apart
     answer = rag.ask("how would someone find which predictors a greenhouse runs by timing the echoes")
     assert "AML.T0901.001" in answer.citations or "AML.T0901.002" in answer.citations
+
+
+# ---------------------------------------------------------------------- stop 33
+
+
+def test_a_superlative_may_have_modifiers_before_its_noun(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.facets import count_facet
+    records = [rag.catalog.records[i] for i in ("AML.M0901", "AML.M0902", "AML.M0903")]
+    # "the most real-world case studies": a hyphenated modifier, or two, between.
+    for question in ("which has the most real-world techniques",
+                     "which one has the most well-known listed techniques"):
+        facet = count_facet(question, rag.catalog, records)
+        assert facet is not None and facet.kept[0] == "AML.M0901", question
+
+
+def test_ranking_the_last_list_by_a_count_says_each_count(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    reading = rag.answerer.read("of those, which covers the most real-world techniques", history)
+    assert reading.intent == "narrow"
+    answer = rag.ask("of those, which covers the most real-world techniques", history)
+    assert answer.items[0] == "AML.M0901"
+    assert "most techniques first: " in lead(answer) and "(3 techniques)" in lead(answer)
+
+
+def test_a_bare_how_many_counts_what_the_question_before_asked_for(rag: AtlasRAG) -> None:
+    history = [("which case studies used AML.T0901",
+                compose(rag, "which case studies used AML.T0901", "list", "case_study").text)]
+    reading = rag.answerer.read("nice, how many?", history)
+    assert (reading.intent, reading.target) == ("count", "case_study")
+    # A kind or an object of its own keeps the classifier's target.
+    assert rag.answerer.read("how many techniques?", history).target == "technique"
+
+
+def test_a_count_of_the_last_list_names_what_it_counted(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    answer = rag.ask("how many of them", history)
+    assert answer.intent == "relist"
+    assert "**3** mitigations: " in lead(answer)
+    assert {"AML.M0901", "AML.M0902", "AML.M0903"} <= set(find_ids(lead(answer)))

@@ -169,11 +169,13 @@ def relation_facet(question: str, catalog: Catalog, records: Sequence[Record]) -
 
 
 # Superlatives of quantity ("the most case studies", "fewest mitigations"): a closed class of
-# English. The noun after them is one of the catalog's relation fields.
+# English. The noun after them is one of the catalog's relation fields; up to two modifiers
+# may stand between, hyphenated ones too ("the most real-world case studies").
+_MODIFIERS = r"\s+(?:[\w'-]+\s+){0,2}$"
 _MOST_RE = re.compile(r"\b(?:most|highest\s+number\s+of|largest\s+number\s+of|greatest\s+number\s+of)"
-                      r"\s+(?:\w+\s+)?$", re.IGNORECASE)
+                      + _MODIFIERS, re.IGNORECASE)
 _FEWEST_RE = re.compile(r"\b(?:fewest|least|lowest\s+number\s+of|smallest\s+number\s+of)"
-                        r"\s+(?:\w+\s+)?$", re.IGNORECASE)
+                        + _MODIFIERS, re.IGNORECASE)
 
 
 def count_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Facet | None:

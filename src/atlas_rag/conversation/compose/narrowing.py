@@ -48,7 +48,9 @@ def narrow_list(ctx: Context, reading: Reading) -> Reply:
                    or _described(ctx, reading.question, candidates))
         kept = [i for i in kept if i in matched]
     label = join([f.label for f in facets]) if facets else "match your description"
-    _write(ctx, reply, items, kept, label, facet=bool(facets))
+    notes = {i: note for f in facets for i, note in f.notes}
+    _write(ctx, reply, items, kept, label, facet=bool(facets), ordered=order is not None,
+           notes=notes)
     return reply
 
 
@@ -83,23 +85,33 @@ def _described(ctx: Context, question: str, items: list[Record]) -> list[str]:
 
 
 def _write(ctx: Context, reply: Reply, items: list[Record], kept: list[str], label: str,
-           facet: bool) -> None:
-    """``label`` is a facet's phrase ("from 2024") when ``facet``, else a verb phrase."""
+           facet: bool, ordered: bool = False, notes: dict[str, str] | None = None) -> None:
+    """``label`` is a facet's phrase ("from 2024") when ``facet``, else a verb phrase; an
+    ``ordered`` facet ("most case studies first") ranks the items rather than keeping some,
+    and its ``notes`` ("17 case studies") stand beside them."""
     kind = items[0].type if items else "technique"
     total = f"{len(items)} {kind_name(kind, len(items))} above"
     said = label if facet or len(kept) > 1 else label.replace("match ", "matches ", 1)
     if not kept:
         reply.para(f"None of the {total} {'is ' + label if facet else said}.")
         return
-    lead = f"Of the {total}, **{len(kept)}** {said}: {reply.names(kept, limit=4)}."
+    notes = notes or {}
+    if ordered:
+        ranked = [f"{reply.name(i, bold=False)}{f' ({notes[i]})' if i in notes else ''}"
+                  for i in kept[:3]]
+        lead = f"Of the {total}, {said}: {join(ranked)}."
+    else:
+        lead = f"Of the {total}, **{len(kept)}** {said}: {reply.names(kept, limit=4)}."
     reply.para(lead)
     for atlas_id in kept:
-        reply.item(atlas_id, reply.name(atlas_id, bold=False) + _detail(ctx.catalog.records[atlas_id]))
+        reply.item(atlas_id, reply.name(atlas_id, bold=False)
+                   + _detail(ctx.catalog.records[atlas_id], notes.get(atlas_id)))
 
 
-def _detail(record: Record) -> str:
-    facts = [f for f in (str(record.extra.get("case_study_type") or ""), date_of(record)[:10],
-                         record.maturity or "") if f]
+def _detail(record: Record, note: str | None = None) -> str:
+    facts = [note] if note else [
+        f for f in (str(record.extra.get("case_study_type") or ""), date_of(record)[:10],
+                    record.maturity or "") if f]
     text = shorten(opening(record.description, 1), DETAIL_CHARS)
     return (f" ({', '.join(facts)})" if facts else "") + (f": {text}" if text else "")
 
@@ -138,6 +150,10 @@ def rank_list(ctx: Context, reading: Reading) -> Reply:
 # ---------------------------------------------------------------------- the last list again
 
 
+# Items a count of the last list names beside its number.
+COUNTED_NAMES = 4
+
+
 @composes("relist")
 def the_list(ctx: Context, reading: Reading) -> Reply:
     """"list them", "how many of them": the items of the last list, all of them."""
@@ -147,7 +163,9 @@ def the_list(ctx: Context, reading: Reading) -> Reply:
     kind = items[0].type if len(kinds) == 1 else "object"
     noun = kind_name(kind, len(items)) if kind != "object" else ("item" if len(items) == 1 else "items")
     if reading.prediction is not None and reading.prediction.intent == "count":
-        reply.para(f"The list above has **{len(items)}** {noun}.")
+        # The count with the items it counts, so the user can check it.
+        reply.para(f"The list above has **{len(items)}** {noun}: "
+                   f"{reply.names([r.id for r in items], limit=COUNTED_NAMES)}.")
         return reply
     owner = _owner(reading)
     of = f"{reply.name(owner)}, as listed above" if owner else "the list above"
