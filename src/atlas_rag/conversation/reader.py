@@ -254,10 +254,12 @@ class Reader:
             reading.subjects = [Link(i, 0.9, source) for i in ids if i in self.catalog]
             reading.source = source
             return reading
-        if intent in ("list", "count") and _ONES.search(question) and state.turns and not wh_kind(
-                question):
+        if state.turns and ((intent in ("list", "count") and _ONES.search(question)
+                             and not wh_kind(question)) or (
+                intent == "count" and not KIND_WORD.search(question) and not links.links)):
             # "which ones ..." asks for more of the kind the previous question was about,
-            # unless it says its kind ("what mitigations cover both of them").
+            # unless it says its kind ("what mitigations cover both of them"); so does a bare
+            # "how many?" that names neither a kind nor an object.
             before = self._last_asked(state)
             target = before.target if before is not None and before.target != "none" else target
         reading = Reading(question, intent, target, prediction, links, state=state)
