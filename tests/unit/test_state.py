@@ -130,6 +130,16 @@ def test_an_inline_list_after_a_lead_about_no_object_is_the_answers_list(catalog
     assert answer_items(card, catalog)[0] == []
 
 
+def test_an_inline_list_of_another_kind_than_the_one_object_of_the_lead_is_its_list(
+        catalog: Catalog) -> None:
+    # "ATLAS lists 18 case studies for LLM Prompt Crafting. They are A, B, C ...": "which of
+    # those involve MCP" picks from them.
+    count = ("The fixture lists **3** mitigations for **Silo Ledger Leakage** ([AML.T0904]).\n\n"
+             "They are Beacon Throttling ([AML.M0901]), Seedbank Provenance Sealing "
+             "([AML.M0902]) and Ledger Vault Encryption ([AML.M0903]).")
+    assert answer_items(count, catalog) == (["AML.M0901", "AML.M0902", "AML.M0903"], ["AML.T0904"])
+
+
 @pytest.mark.parametrize("text, shifts", [
     ("unrelated: how would someone get the bot to say something that embarrasses us", True),
     ("different question - what is a lighthouse probe", True),
