@@ -420,13 +420,14 @@ class Linker:
         return [self._by_terms(text, i, best[i]) for i in kept]
 
     def _by_terms(self, text: str, atlas_id: str, terms: frozenset[str]) -> Link:
-        span = _term_span(text, terms)
+        words = _stemmed_words(text)
+        span = _term_span(words, terms)
         if len(terms) == 1 and span and normalize_name(text[span[0]:span[1]]) not in {
                 normalize_name(n) for n in self.catalog.names_of(self.catalog.records[atlas_id])}:
             # A one-word name in another form of its word ("collect" for Collection) is an
             # everyday word until search confirms it, as one word of a longer name is.
             return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
-        if _window(text, terms) - len(terms) > NAME_SPREAD:
+        if _window(words, terms) - len(terms) > NAME_SPREAD:
             # A name's words scattered over a message ("valid signature ... model file") are
             # words it happens to share, not the name: weak, as one word of a name is.
             return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
@@ -542,10 +543,15 @@ def _wider(span: tuple[int, int], inner: tuple[int, int] | None) -> bool:
     return inner is not None and span[0] <= inner[0] and inner[1] <= span[1] and span != inner
 
 
-def _window(text: str, terms: frozenset[str]) -> int:
-    """The fewest consecutive words of ``text`` that hold every one of ``terms``."""
-    words = [stem(m.group(0).lower()) for m in re.finditer(r"[A-Za-z0-9]+", text)]
-    at = [(n, w) for n, w in enumerate(words) if w in terms]
+def _stemmed_words(text: str) -> list[tuple[int, int, str]]:
+    """Each word of ``text``: its start, its end and its stem."""
+    return [(m.start(), m.end(), stem(m.group(0).lower()))
+            for m in re.finditer(r"[A-Za-z0-9]+", text)]
+
+
+def _window(words: list[tuple[int, int, str]], terms: frozenset[str]) -> int:
+    """The fewest consecutive ``words`` that hold every one of ``terms``."""
+    at = [(n, w) for n, (_, _, w) in enumerate(words) if w in terms]
     best = len(words)
     for first in range(len(at)):
         seen: set[str] = set()
@@ -557,8 +563,7 @@ def _window(text: str, terms: frozenset[str]) -> int:
     return best
 
 
-def _term_span(text: str, terms: frozenset[str]) -> tuple[int, int] | None:
-    """The stretch of ``text`` from the first to the last word that is one of ``terms``."""
-    positions = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z0-9]+", text)
-                 if stem(m.group(0).lower()) in terms]
+def _term_span(words: list[tuple[int, int, str]], terms: frozenset[str]) -> tuple[int, int] | None:
+    """The stretch of text from the first to the last of ``words`` that is one of ``terms``."""
+    positions = [(start, end) for start, end, w in words if w in terms]
     return (positions[0][0], positions[-1][1]) if positions else None

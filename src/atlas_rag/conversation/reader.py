@@ -254,12 +254,7 @@ class Reader:
             reading.subjects = [Link(i, 0.9, source) for i in ids if i in self.catalog]
             reading.source = source
             return reading
-        if state.turns and ((intent in ("list", "count") and _ONES.search(question)
-                             and not wh_kind(question)) or (
-                intent == "count" and not KIND_WORD.search(question) and not links.links)):
-            # "which ones ..." asks for more of the kind the previous question was about,
-            # unless it says its kind ("what mitigations cover both of them"); so does a bare
-            # "how many?" that names neither a kind nor an object.
+        if state.turns and _kind_asked_before(question, intent, links):
             before = self._last_asked(state)
             target = before.target if before is not None and before.target != "none" else target
         reading = Reading(question, intent, target, prediction, links, state=state)
@@ -651,6 +646,15 @@ def _sure(found: list[Link]) -> Link | None:
 # tactics are they in", "their case studies"), they are those objects. (Not in _PLURAL: in
 # "how would they get in", "they" is the adversary, not the items shown.)
 _THEY = re.compile(r"\b(they|their|theirs)\b", re.IGNORECASE)
+
+
+def _kind_asked_before(question: str, intent: str, links: Links) -> bool:
+    """The message asks for the kind the previous question was about: "which ones ..."
+    unless it says its kind ("what mitigations cover both of them"), and a bare "how many?"
+    that names neither a kind nor an object."""
+    if intent in ("list", "count") and _ONES.search(question) and not wh_kind(question):
+        return True
+    return intent == "count" and not KIND_WORD.search(question) and not links.links
 
 
 def asks_jointly(question: str) -> bool:

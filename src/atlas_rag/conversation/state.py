@@ -190,16 +190,16 @@ def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
                 bullets.append(ids[0])
     items = [atlas_id for atlas_id, _ in _numbered(body, catalog)] or bullets
     lead = re.split(r"\n\s*\n|\n\s*(?:\d{1,3}[.)]|[-*•])\s", body.strip(), maxsplit=1)[0]
+    named = [i for i in find_ids(lead) if i in catalog]
     if not items:
         # A list written inline after its lead ("They are A, B, C ..."): in an answer about no
         # one object ("ATLAS has 35 mitigations."), or of objects of one kind the lead does
         # not name, related to the one object it does ("18 case studies for LLM Prompt
         # Crafting").
-        named = [i for i in find_ids(lead) if i in catalog]
         items = next((ids for paragraph in re.split(r"\n\s*\n", body.strip())[1:]
                       if len(ids := [i for i in find_ids(paragraph) if i in catalog])
                       >= INLINE_LIST and (not named or _listed_for_one(named, ids))), [])
-    subjects = [i for i in find_ids(lead) if i in catalog]
+    subjects = named
     if not subjects:
         subjects = [i for i in find_ids(body) if i in catalog][:1]
     return list(dict.fromkeys(items)), list(dict.fromkeys(subjects))
@@ -208,8 +208,7 @@ def answer_items(text: str, catalog: Catalog) -> tuple[list[str], list[str]]:
 def _listed_for_one(named: list[str], ids: list[str]) -> bool:
     """``ids`` are objects of one kind, another than the one object the lead names."""
     kinds = {id_kind(i) for i in ids}
-    return (len(set(named)) == 1 and len(kinds) == 1 and id_kind(named[0]) not in kinds
-            and not set(named) & set(ids))
+    return len(set(named)) == 1 and len(kinds) == 1 and id_kind(named[0]) not in kinds
 
 
 def item_texts(text: str, catalog: Catalog) -> dict[str, str]:

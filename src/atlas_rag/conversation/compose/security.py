@@ -11,7 +11,7 @@ from ...records import Record
 from ...retrieval import Hit
 from ...text import best_sentence, shorten
 from ..components import components_in
-from ..knowledge import TECHNIQUE_TYPES, by_tactic, family, rank_mitigations, use_text
+from ..knowledge import TECHNIQUE_TYPES, Coverage, by_tactic, family, rank_mitigations, use_text
 from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
@@ -149,11 +149,7 @@ def defend(ctx: Context, reading: Reading) -> Reply:
         lead = (f"This reads as defending against {against}; ATLAS's mitigations to start "
                 f"with are {reply.names(first)}.")
     reply.para(lead)
-    for entry in ranked:
-        use = shorten(use_text(ctx.catalog, entry.id, entry.covers or techniques), USE_CHARS)
-        covers = [t for t in entry.covers if t not in techniques[:1]]
-        also = f" (also covers {reply.names(covers[:3])})" if covers and len(techniques) > 1 else ""
-        reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else "") + also)
+    _mitigation_items(ctx, reply, ranked, techniques, also=len(techniques) > 1)
     for technique in techniques[:2]:
         reply.source(technique)
     return reply
@@ -179,10 +175,19 @@ def _discussed_instead(ctx: Context, reply: Reply, reading: Reading, techniques:
         return False
     reply.para(f"For {reply.names(earlier)}, discussed before, ATLAS's mitigations to start with "
                f"are {reply.names([c.id for c in ranked[:LEAD_NAMES]])}.")
-    for entry in ranked:
-        use = shorten(use_text(ctx.catalog, entry.id, entry.covers or earlier), USE_CHARS)
-        reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else ""))
+    _mitigation_items(ctx, reply, ranked, earlier, also=False)
     return True
+
+
+def _mitigation_items(ctx: Context, reply: Reply, ranked: Sequence[Coverage],
+                      techniques: list[str], also: bool) -> None:
+    """Each mitigation with what ATLAS says it does against the techniques it covers (or
+    ``techniques``), and, when ``also``, the others of them it covers beside the first."""
+    for entry in ranked:
+        use = shorten(use_text(ctx.catalog, entry.id, entry.covers or techniques), USE_CHARS)
+        covers = [t for t in entry.covers if t not in techniques[:1]]
+        more = f" (also covers {reply.names(covers[:3])})" if also and covers else ""
+        reply.item(entry.id, reply.name(entry.id, bold=False) + (f": {use}" if use else "") + more)
 
 
 # The techniques a control discussed is listed against that a follow-up's words pick out
