@@ -324,3 +324,22 @@ def test_a_name_is_named_by_its_terms_only_when_they_stand_together(linker: Link
     text = "the seedbank audit went fine, our worry is poisoning of labels by the vendor"
     scattered = {link.id: link for link in linker.link(text).links}
     assert "AML.T0902" not in scattered or scattered["AML.T0902"].confidence < 0.75
+
+
+def test_a_lower_case_english_name_word_names_its_object_only_when_search_agrees(
+        rag: AtlasRAG, linker: Linker, monkeypatch: pytest.MonkeyPatch) -> None:
+    english = Linker(rag.catalog, linker.retriever, english=frozenset({"cartographer"}))
+    text = "if a cartographer on our staff edits the saved predictor file, what is that"
+
+    def confidence(lk: Linker, message: str) -> float:
+        return next(link.confidence for link in lk.link(message).links
+                    if link.id == "AML.CS0902" and link.how == "name-word")
+
+    monkeypatch.setattr(english, "_searched", lambda text, atlas_id: False)
+    assert confidence(english, text) == pytest.approx(0.6)
+    # Capitalised, or a word English does not have, it is a proper name.
+    assert confidence(english, text.replace("cartographer", "Cartographer")) == pytest.approx(0.8)
+    assert confidence(linker, text) == pytest.approx(0.8)
+    # Search on the message finding the object confirms the everyday word.
+    monkeypatch.setattr(english, "_searched", lambda text, atlas_id: atlas_id == "AML.CS0902")
+    assert confidence(english, text) == pytest.approx(0.8)

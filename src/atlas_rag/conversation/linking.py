@@ -38,6 +38,9 @@ NAME_WORD_CONFIDENCE = 0.6
 NAME_SPREAD = 2
 PROPER_NAME_CONFIDENCE = 0.8
 PROPER_NAME_LENGTH = 6
+# Search on the message confirms a lower-case English name word when it ranks the object among
+# this many objects of any kind.
+NAME_WORD_SEARCH = 10
 GENERIC_NAME_CONFIDENCE = 0.5  # a one-word name that other names share ("AI Agent")
 # A name of one distinctive word is generic when that many other objects' names contain it.
 GENERIC_NAMES = 3
@@ -155,6 +158,7 @@ class Linker:
                 pages_with[term] = pages_with.get(term, 0) + 1
         # English words are words, not typos of ATLAS's ("difference", "extracting").
         self._vocabulary = frozenset(vocabulary) | english
+        self._english = english
         # A word is also a word in any inflection ("probabilities" of the whole word
         # "probability"): the tokenizer's vocabulary holds a word in one form, and a typo of it
         # does not share its stem. It is still written in the form ATLAS's names use ("whats").
@@ -284,17 +288,25 @@ class Linker:
 
     def _name_words(self, text: str) -> list[Link]:
         found = []
-        for match in re.finditer(r"[A-Za-z0-9]+", self.correct(text)):
+        corrected = self.correct(text)
+        for match in re.finditer(r"[A-Za-z0-9]+", corrected):
             terms = tokenize(match.group(0))
             atlas_id = self._name_word.get(terms[0]) if terms else None
             if atlas_id:
                 word = match.group(0)
-                # A capitalised or long rare word is a proper name ("Morris", "cylance").
-                strong = word[:1].isupper() or len(word) >= PROPER_NAME_LENGTH
+                # A capitalised or long rare word is a proper name ("Morris", "cylance"). A long
+                # English word in lower case may be the everyday word ("an insider edits the
+                # file"): it names the object only when search on the message agrees.
+                strong = word[:1].isupper() or (len(word) >= PROPER_NAME_LENGTH and (
+                    word.lower() not in self._english or self._searched(corrected, atlas_id)))
                 found.append(Link(atlas_id, PROPER_NAME_CONFIDENCE if strong
                                   else NAME_WORD_CONFIDENCE, "name-word",
                                   (match.start(), match.end())))
         return found
+
+    def _searched(self, text: str, atlas_id: str) -> bool:
+        """Search on the whole message ranks the object among its first results."""
+        return any(h.id == atlas_id for h in self.search(text, None, NAME_WORD_SEARCH))
 
     def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").
