@@ -59,6 +59,12 @@ def test_defend_after_a_list_of_techniques_covers_the_whole_list(rag: AtlasRAG) 
 # ---------------------------------------------------------------------- lists and counts
 
 
+def test_the_siblings_of_a_sub_technique_name_their_parent_with_its_id(rag: AtlasRAG) -> None:
+    answer = compose(rag, "what are the siblings of AML.T0901.002", "list", "subtechnique")
+    assert "sub-techniques of" in lead(answer) and "[AML.T0901]" in lead(answer)
+    assert "AML.T0901" in answer.citations
+
+
 def test_case_studies_of_a_parent_roll_up_its_sub_techniques_labelled(rag: AtlasRAG) -> None:
     answer = compose(rag, "which case studies used lighthouse beacon probing?", "list", "case_study")
     assert answer.items == ["AML.CS0902", "AML.CS0901"]
@@ -222,6 +228,14 @@ def test_which_of_those_related_to_a_described_object(rag: AtlasRAG) -> None:
     answer = rag.ask("which of those also cover ledger leakage from silos", history)
     assert answer.intent == "narrow"
     assert answer.items == ["AML.M0903"]
+
+
+def test_the_ones_with_any_words_after_it_picks_from_the_last_list(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    for question in ("list the ones aimed at ledger leakage from silos",
+                     "show me the ones about ledger leakage from silos"):
+        answer = rag.ask(question, history)
+        assert answer.intent == "narrow" and answer.items == ["AML.M0903"], question
 
 
 def test_of_those_asking_for_another_kind_or_for_all_is_not_narrowing(rag: AtlasRAG) -> None:

@@ -99,11 +99,13 @@ _WORD = re.compile(r"[\w.&'-]+")
 ASKED_AGAIN = ("defend", "attack", "list", "count", "explain")
 _ONES = re.compile(r"\b(?:ones|of (?:them|em|those|these))\b", re.IGNORECASE)
 # Words that pick some of the items just listed ("which of those", "any of them", "the ones
-# that", "only those with"): a closed class of English partitives and determiners. A bare "of
-# those" ("tactics of those") may instead ask for the items' relations.
+# that", "only those with"): a closed class of English partitives and determiners. "The ones"
+# with any words after it ("the ones aimed at agents", "the ones it covers") is a set the
+# conversation holds, told apart by what follows. A bare "of those" ("tactics of those") may
+# instead ask for the items' relations.
 _PICKING = re.compile(
     r"\b(?:(?:which|any|all|none|some|each|how many|only)\s+(?:of\s+)?(?:those|these|them|ones)"
-    r"|(?:the\s+)?ones\s+(?:that|which|with|from|where)"
+    r"|the\s+ones\s+(?=\w)|ones\s+(?:that|which|with|from|where)"
     r"|(?:those|these)\s+(?:that|which|with|from|where))\b",
     re.IGNORECASE,
 )

@@ -63,6 +63,9 @@ class Listing:
     details: dict[str, str] = field(default_factory=dict)
     via: dict[str, str] = field(default_factory=dict)  # listed through this other object
     derived: str = ""  # said when the list is computed, not published as such
+    # The object the list is derived through (a sub-technique's parent for its siblings),
+    # named with its ID after ``derived``.
+    through: str = ""
     ranked: str = ""  # said when the items are ordered by closeness, not by ID
     closer: list[str] = field(default_factory=list)  # related otherwise, closer to the question
 
@@ -124,7 +127,7 @@ def _subtechniques(catalog: Catalog, record: Record) -> Listing:
 def _siblings(catalog: Catalog, record: Record) -> Listing:
     parent = catalog.parent_of(record) or record
     out = _subtechniques(catalog, parent)
-    out.derived = f"it is one of the sub-techniques of {parent.name}"
+    out.derived, out.through = "it is one of the sub-techniques of", parent.id
     return out
 
 
@@ -489,7 +492,8 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
     if listing.relation == "parent technique":
         reply.para(f"The parent technique of {subject} is {reply.name(listing.ids[0])}.")
     elif listing.derived:
-        reply.para(f"{subject}: {listing.derived} ({n}).")
+        through = f" {reply.name(listing.through, bold=False)}" if listing.through else ""
+        reply.para(f"{subject}: {listing.derived}{through} ({n}).")
     elif listing.via:
         reply.para(f"ATLAS {catalog.version} lists {len(own)} {kind_name(listing.kind, len(own))} "
                    f"for {subject} itself and {n - len(own)} more through its sub-techniques "
