@@ -335,11 +335,11 @@ def test_a_lower_case_english_name_word_names_its_object_only_when_search_agrees
         return next(link.confidence for link in lk.link(message).links
                     if link.id == "AML.CS0902" and link.how == "name-word")
 
-    monkeypatch.setattr(english, "_searched", lambda text, atlas_id: False)
+    monkeypatch.setattr(english, "_searched", lambda text: set())
     assert confidence(english, text) == pytest.approx(0.6)
     # Capitalised, or a word English does not have, it is a proper name.
     assert confidence(english, text.replace("cartographer", "Cartographer")) == pytest.approx(0.8)
     assert confidence(linker, text) == pytest.approx(0.8)
     # Search on the message finding the object confirms the everyday word.
-    monkeypatch.setattr(english, "_searched", lambda text, atlas_id: atlas_id == "AML.CS0902")
+    monkeypatch.setattr(english, "_searched", lambda text: {"AML.CS0902"})
     assert confidence(english, text) == pytest.approx(0.8)

@@ -249,6 +249,7 @@ class Linker:
     def names(self, text: str) -> list[Link]:
         """Objects named in ``text``: exactly, by their distinctive terms, or with typos."""
         by_terms = self._names_by_terms(text)
+        corrected = self.correct(text)
         # The longest match wins: a name whose terms cover a wider stretch around an exact name
         # replaces it ("extracting a system prompt": Extract LLM System Prompt, not the
         # sub-technique named "System Prompt").
@@ -258,8 +259,8 @@ class Linker:
         taken = [link.span for link in exact if link.span]
         found = list(exact)
         ids = {link.id for link in exact}
-        for link in (by_terms + self._corrected_names(text) + self._clipped_names(text)
-                     + self._name_words(text)):
+        for link in (by_terms + self._corrected_names(text, corrected) + self._clipped_names(text)
+                     + self._name_words(corrected)):
             if link.id not in ids and not _overlaps(link.span, taken):
                 found.append(link)
                 ids.add(link.id)
@@ -286,9 +287,10 @@ class Linker:
             return Link(link.id, min(link.confidence, GENERIC_NAME_CONFIDENCE), link.how, link.span)
         return link
 
-    def _name_words(self, text: str) -> list[Link]:
+    def _name_words(self, corrected: str) -> list[Link]:
+        """Single words that are in one object's name, in the message with typos corrected."""
         found = []
-        corrected = self.correct(text)
+        searched: set[str] | None = None
         for match in re.finditer(r"[A-Za-z0-9]+", corrected):
             terms = tokenize(match.group(0))
             atlas_id = self._name_word.get(terms[0]) if terms else None
@@ -297,16 +299,20 @@ class Linker:
                 # A capitalised or long rare word is a proper name ("Morris", "cylance"). A long
                 # English word in lower case may be the everyday word ("an insider edits the
                 # file"): it names the object only when search on the message agrees.
-                strong = word[:1].isupper() or (len(word) >= PROPER_NAME_LENGTH and (
-                    word.lower() not in self._english or self._searched(corrected, atlas_id)))
+                strong = word[:1].isupper() or len(word) >= PROPER_NAME_LENGTH and (
+                    word.lower() not in self._english)
+                if not strong and len(word) >= PROPER_NAME_LENGTH:
+                    if searched is None:
+                        searched = self._searched(corrected)
+                    strong = atlas_id in searched
                 found.append(Link(atlas_id, PROPER_NAME_CONFIDENCE if strong
                                   else NAME_WORD_CONFIDENCE, "name-word",
                                   (match.start(), match.end())))
         return found
 
-    def _searched(self, text: str, atlas_id: str) -> bool:
-        """Search on the whole message ranks the object among its first results."""
-        return any(h.id == atlas_id for h in self.search(text, None, NAME_WORD_SEARCH))
+    def _searched(self, text: str) -> set[str]:
+        """The objects search on the whole message ranks among its first results."""
+        return {h.id for h in self.search(text, None, NAME_WORD_SEARCH)}
 
     def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").
@@ -471,8 +477,7 @@ class Linker:
                                       (start, typed[-1][2])))
         return found
 
-    def _corrected_names(self, text: str) -> list[Link]:
-        corrected = self.correct(text)
+    def _corrected_names(self, text: str, corrected: str) -> list[Link]:
         if corrected == text:
             return []
         links = self._exact_names(corrected) + self._names_by_terms(corrected)
