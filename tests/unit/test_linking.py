@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from atlas_rag import AtlasRAG
+from atlas_rag.catalog import Catalog
 from atlas_rag.conversation.linking import Link, Linker, close_first
 
 pytestmark = pytest.mark.unit
@@ -308,6 +311,28 @@ def test_an_inflected_english_word_is_not_corrected_into_another_word(rag: Atlas
     assert knowing.correct("ledges on the cliff") == "ledges on the cliff"
     assert Linker(answerer.catalog, answerer.retriever).correct("ledges") == "ledger"
     assert knowing.correct("silo ledgr") == "silo ledger"  # a typo still is one
+
+
+def _renamed(rag: AtlasRAG, atlas_id: str, name: str) -> Linker:
+    """A linker over the fixture release with one object renamed."""
+    records = [dataclasses.replace(r, name=name) if r.id == atlas_id else r for r in rag.catalog]
+    return Linker(Catalog(records, rag.catalog.version), rag.answerer.retriever)
+
+
+def test_a_clipped_name_may_drop_the_ai_that_marks_it(rag: AtlasRAG) -> None:
+    linker = _renamed(rag, "AML.T0904", "Silo AI Ledger Leakage")
+    assert linker._clipped_names("silo ledg leak, is it bad")[0].id == "AML.T0904"
+    assert linker._clipped_names("silo ai ledg leak")[0].id == "AML.T0904"
+    assert linker._clipped_names("silo leak") == []  # still every other word of the name
+
+
+def test_where_readings_of_the_same_words_overlap_the_surest_wins(rag: AtlasRAG) -> None:
+    # "siphon" alone is corrected towards a name word at a low confidence; the clipped name
+    # over the same words is surer and wins the words.
+    linker = _renamed(rag, "AML.T0904", "Siphoning via AI Ledger Leakage")
+    links = linker.link("how many variants does siphon via ledg leak have").links
+    assert links[0].id == "AML.T0904"
+    assert [link.id for link in links].count("AML.TA0903") == 0
 
 
 def test_a_name_typed_with_its_words_cut_short_is_that_name(linker: Linker) -> None:

@@ -143,9 +143,13 @@ class Linker:
             for name in catalog.names_of(record):
                 words = normalize_name(name).split()
                 name_words.update(w for w in words if len(w) >= MIN_CORRECTED_LENGTH)
-                if len(words) >= 2 and len(words[0]) >= CLIPPED_LENGTH:
-                    self._clipped_index.setdefault(words[0][:CLIPPED_LENGTH], []).append(
-                        (record.id, tuple(words)))
+                # Chat also drops the "AI"/"LLM" that marks ATLAS's AI-specific names ("exfil
+                # via inference api"): the name without them is indexed too.
+                bare = [w for w in words if w not in SYSTEM_PREFIXES]
+                for spelled in {tuple(words), tuple(bare)}:
+                    if len(spelled) >= 2 and len(spelled[0]) >= CLIPPED_LENGTH:
+                        self._clipped_index.setdefault(spelled[0][:CLIPPED_LENGTH], []).append(
+                            (record.id, spelled))
                 terms = frozenset(tokenize(name)) - SYSTEM_PREFIXES
                 if terms:
                     self._name_terms.append((record.id, terms, len(words)))
@@ -185,14 +189,19 @@ class Linker:
         seen = {link.id for link in found.links}
         taken = [link.span for link in found.links if link.span]
         id_spans = list(taken)
-        for link in self.names(text):
+        # Where readings of the same words overlap, the surest wins (the first found among
+        # equals); the winners keep the order they were found in.
+        names = self.names(text)
+        kept: set[int] = set()
+        for n, link in sorted(enumerate(names), key=lambda p: -p[1].confidence):
             if link.id in seen or _overlaps(link.span, taken) or _labels_an_id(text, link.span,
                                                                                 id_spans):
                 continue
-            found.links.append(link)
+            kept.add(n)
             seen.add(link.id)
             if link.span:
                 taken.append(link.span)
+        found.links += [link for n, link in enumerate(names) if n in kept]
         found.links.sort(key=lambda link: -link.confidence)
         return found
 
@@ -542,10 +551,10 @@ def _labels_an_id(text: str, span: tuple[int, int] | None,
 
 
 def _cut_short(typed: Sequence[str], name: Sequence[str]) -> bool:
-    """``typed`` spells ``name`` word by word, each word begun (at least CLIPPED_LENGTH
-    letters), one of them at least cut."""
+    """``typed`` spells ``name`` word by word, each word whole or begun (at least
+    CLIPPED_LENGTH letters), one of them at least cut."""
     return (len(typed) == len(name) and typed != list(name)
-            and all(len(t) >= CLIPPED_LENGTH and whole.startswith(t)
+            and all(t == whole or (len(t) >= CLIPPED_LENGTH and whole.startswith(t))
                     for t, whole in zip(typed, name, strict=True)))
 
 

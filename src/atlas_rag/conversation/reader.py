@@ -38,9 +38,11 @@ from .state import (
     find_step_number,
     item_texts,
     latest_case_study,
+    ordinals_in,
     points_back,
     read_state,
     recent_subjects,
+    without_ordinal,
     without_pointers,
 )
 from .steps import asked_steps, step_position
@@ -113,11 +115,12 @@ _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 # A kind of object followed by a preposition and a bare noun phrase ("mitigations for deepfakes",
 # "case studies involving model theft") names its own subject: English marks a phrase that
 # refers back with a determiner or pronoun ("for it", "for the rag one"), and a bare one does
-# not. The preposition and determiner lists are closed classes.
+# not. The preposition and determiner lists are closed classes, as are the focusing adverbs
+# that may stand before the determiner ("a case study for exactly this").
 _OWN_OBJECT = re.compile(
     r"\b(?:tactic|mitigation|case[\s-]?stud(?:y|ie)|sub-?technique|technique|defen[cs]e|control"
     r"|countermeasure|incident|example)s?\s+(?:for|of|against|about|on|involving|with|under)\s+"
-    r"(?!(?:the|a|an|it|its|this|that|these|those|them|em|they|their|each|both|either|all|any"
+    r"(?!(?:(?:exactly|just|precisely|specifically|basically|literally|only)\s+)?(?:the|a|an|it|its|this|that|these|those|them|em|they|their|each|both|either|all|any"
     r"|one|ones|same|such|other|another)\b)(?P<phrase>[a-z][\w' -]*)", re.IGNORECASE)
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
@@ -247,6 +250,8 @@ class Reader:
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
+        if intent == "explain" and picks_only(self, clues):
+            target = "none"
         if intent in ("list", "count") and target in TARGET_KINDS:
             # The classifier saw a kind; the "which <kind>" phrase says which one is listed.
             target = wh_kind(question) or target
@@ -746,6 +751,21 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def picks_only(reader: Reader, clues: Clues) -> bool:
+    """The message only picks one item of the last list ("#3 on that list?", "the 2nd one",
+    "last one there?"), with no word of its own and no kind of object."""
+    if clues.ordinal is None or ordinals_in(clues.question) != 1 or KIND_WORD.search(clues.question):
+        return False  # "#2 - case studies?" asks for a relation of the item
+    return not reader.subject_words(without_pointers(without_conversing(
+        without_ordinal(clues.question))))
+
+
+def picked_alone(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """Picking an item alone asks what that item is, whatever the classifier reads into the
+    message's few words ("list", "first"); nor does it ask for a relation of it."""
+    return "explain" if picks_only(reader, clues) else None
+
+
 def unsure_decline(reader: Reader, clues: Clues, intent: str) -> str | None:
     """A refusal needs a sure reading: a doubtful one answers what it most likely asks."""
     if intent in ("off_topic", "injection") and clues.prediction.intent_p < DECLINE_SURE:
@@ -780,9 +800,10 @@ def narrowing(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 def ranking(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"which one is most important" right after a list compares the whole list, not two
-    objects found by searching its words; "the dos one and the cost one" are two of it."""
+    objects found by searching its words; "the dos one and the cost one" are two of it; "go
+    deeper on the first" picks one of it."""
     own = [link for link in clues.links.links if link.confidence >= OWN_SUBJECT]
-    if (intent == "compare" and not own and clues.state.items_in_last
+    if (intent == "compare" and not own and clues.state.items_in_last and clues.ordinal is None
             and not _NAMED_ONE.search(clues.question)
             and len(clues.state.items) >= RANKED_LIST
             and not reader.confident_search(clues.question)):
@@ -899,7 +920,7 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 
 INTENT_RULES: tuple[IntentRule, ...] = (
-    names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
+    picked_alone, names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
     inside_case_study, the_list_again, more_of_them, mitigations_of_several, nothing_to_map,
     numbered_step, yes_or_no)
 

@@ -244,6 +244,16 @@ def find_ordinal(text: str) -> int | None:
                           or match.group("alone")).lower()]
 
 
+def without_ordinal(text: str) -> str:
+    """``text`` without the words that pick a list position ("#3", "the second one")."""
+    return _ORDINAL_RE.sub(" ", text)
+
+
+def ordinals_in(text: str) -> int:
+    """How many list positions ``text`` names ("the 2nd vs the 4th": 2)."""
+    return sum(1 for _ in _ORDINAL_RE.finditer(text))
+
+
 # A case study's step by its number: "step 2", "the 2nd step", "the very first step", "last
 # step" (the data model's noun with an ordinal: formal).
 _STEP_NUMBER_RE = re.compile(
