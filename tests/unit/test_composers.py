@@ -933,11 +933,12 @@ def test_a_description_of_the_kind_surely_asked_is_searched_among_that_kind(
     assert expected in lead(answer)
 
 
-def _clues(rag: AtlasRAG, question: str, turns: list[tuple[str, str]]) -> Any:
+def _clues(rag: AtlasRAG, question: str, turns: list[tuple[str, str]],
+           ordinal: int | None = None) -> Any:
     from atlas_rag.conversation.reader import Clues
 
     reading = rag.answerer.reader.read(question, turns)
-    return Clues(question, reading.state, reading.links, reading.prediction, None, False, False)
+    return Clues(question, reading.state, reading.links, reading.prediction, ordinal, False, False)
 
 
 def test_a_relation_of_a_bare_phrase_asks_about_the_phrase_not_the_history(rag: AtlasRAG) -> None:
@@ -960,6 +961,29 @@ def test_a_comparison_naming_two_listed_items_is_not_a_ranking(rag: AtlasRAG) ->
     assert ranking(reader, named, "compare") is None
     first = _clues(rag, "how is the first one different from the rest", history)
     assert ranking(reader, first, "compare") == "rank"  # an ordinal is not a name
+    # An ordinal that picks an item ("go deeper on the first") asks about that item.
+    picked = _clues(rag, "go deeper on the first", history, ordinal=1)
+    assert ranking(reader, picked, "compare") is None
+
+
+def test_picking_an_item_alone_asks_what_that_item_is(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    reader = rag.answerer.reader
+    for question in ("#2 on that list?", "2nd one", "last one there?"):
+        reading = reader.read(question, history)
+        assert (reading.intent, reading.target, reading.source) == ("explain", "none", "ordinal")
+    assert reader.read("2nd one", history).subject_ids() == [reading.state.items[1]]
+    # A kind of object or words of its own ask something of the item, not what it is.
+    assert reader.read("#2 - case studies?", history).target == "case_study"
+    assert reader.read("the 1st vs the 2nd", history).target != "none"
+
+
+def test_a_focusing_adverb_before_a_pointer_still_points_back(rag: AtlasRAG) -> None:
+    history = [("which techniques did AML.CS0901 use?",
+                compose(rag, "which techniques did AML.CS0901 use?", "list", "technique").text)]
+    reader = rag.answerer.reader
+    assert reader.read("is there a case study for exactly this", history).source == "history"
+    assert reader.read("case studies for grain spoilage", history).source == ""
 
 
 def test_a_short_follow_up_read_as_an_incident_asks_about_the_conversation(rag: AtlasRAG) -> None:

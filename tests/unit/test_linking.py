@@ -326,13 +326,16 @@ def test_a_clipped_name_may_drop_the_ai_that_marks_it(rag: AtlasRAG) -> None:
     assert linker._clipped_names("silo leak") == []  # still every other word of the name
 
 
-def test_where_readings_of_the_same_words_overlap_the_surest_wins(rag: AtlasRAG) -> None:
-    # "siphon" alone is corrected towards a name word at a low confidence; the clipped name
-    # over the same words is surer and wins the words.
-    linker = _renamed(rag, "AML.T0904", "Siphoning via AI Ledger Leakage")
-    links = linker.link("how many variants does siphon via ledg leak have").links
-    assert links[0].id == "AML.T0904"
-    assert [link.id for link in links].count("AML.TA0903") == 0
+def test_where_readings_of_the_same_words_overlap_the_surest_wins(
+        linker: Linker, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "exfil" alone read as a generic one-word name, found first; the clipped name over the
+    # same words and more is surer and takes them. Links that do not overlap all stay.
+    found = [Link("AML.TA0903", 0.5, "corrected", (10, 15)),
+             Link("AML.T0904", 0.85, "corrected", (10, 33)),
+             Link("AML.M0901", 0.6, "name-word", (40, 46))]
+    monkeypatch.setattr(linker, "names", lambda text: found)
+    links = linker.link("how many exfil via the silo ledger ... beacon").links
+    assert [link.id for link in links] == ["AML.T0904", "AML.M0901"]
 
 
 def test_a_name_typed_with_its_words_cut_short_is_that_name(linker: Linker) -> None:

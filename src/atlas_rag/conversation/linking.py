@@ -308,8 +308,8 @@ class Linker:
                 # A capitalised or long rare word is a proper name ("Morris", "cylance"). A long
                 # English word in lower case may be the everyday word ("an insider edits the
                 # file"): it names the object only when search on the message agrees.
-                strong = word[:1].isupper() or len(word) >= PROPER_NAME_LENGTH and (
-                    word.lower() not in self._english)
+                strong = word[:1].isupper() or (len(word) >= PROPER_NAME_LENGTH and (
+                    word.lower() not in self._english))
                 if not strong and len(word) >= PROPER_NAME_LENGTH:
                     if searched is None:
                         searched = self._searched(corrected)
