@@ -966,6 +966,18 @@ def test_a_comparison_naming_two_listed_items_is_not_a_ranking(rag: AtlasRAG) ->
     assert ranking(reader, picked, "compare") is None
 
 
+def test_a_kind_asked_of_the_same_kind_goes_to_the_other_object_discussed(rag: AtlasRAG) -> None:
+    history = [("we throttle callers of the prediction endpoint, what is that in atlas",
+                "That sounds like **Lighthouse Beacon Probing** ([AML.T0901]), a technique of"
+                " Orchard Surveying ([AML.TA0901]). The ATLAS mitigation closest to what you"
+                " describe is Beacon Throttling ([AML.M0901]).")]
+    reader = rag.answerer.reader
+    covered = reader.read("which techniques does it cover", history)
+    assert (covered.target, covered.subject_ids()[0]) == ("technique", "AML.M0901")
+    # A relation the technique has of its own kind stays with the technique.
+    assert reader.read("what are its sub-techniques", history).subject_ids()[0] == "AML.T0901"
+
+
 def test_picking_an_item_alone_asks_what_that_item_is(rag: AtlasRAG) -> None:
     history = _listed(rag, "list all mitigations", "mitigation")
     reader = rag.answerer.reader

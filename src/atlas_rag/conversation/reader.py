@@ -378,8 +378,29 @@ class Reader:
             related = self.related_of_kind(reading.question, [i for i in pointed if i in self.catalog],
                                            state)
             pointed = related or pointed
+        if not plural:
+            pointed = self._another_kind_first(reading, pointed)
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
+
+    def _another_kind_first(self, reading: Reading, pointed: list[str]) -> list[str]:
+        """"techniques it covers", "what does it protect against" after an answer about a
+        technique that also named a mitigation or a case study: a kind asked of an object of
+        that same kind (a technique's "techniques") is a stretch, so the discussed object of
+        another kind that has objects of the asked kind is meant. A tactic named as the
+        technique's own tactic only describes the technique."""
+        # A sub-technique's sub-techniques are its siblings and a parent is a technique: those
+        # kinds are asked of their own kind.
+        kinds = TARGET_KINDS.get(reading.target) if reading.target not in (
+            "parent", "subtechnique") else None
+        if (reading.intent not in ("list", "count") or not kinds or len(pointed) < 2
+                or pointed[0] not in self.catalog
+                or self.catalog.records[pointed[0]].type not in kinds):
+            return pointed
+        own_tactics = set(self.catalog.records[pointed[0]].tactics)
+        other = [i for i in pointed[1:] if i in self.catalog and i not in own_tactics
+                 and self.catalog.records[i].type not in kinds]
+        return [*other[:1], *(i for i in pointed if i not in other[:1])]
 
     def _shown_beside_items(self, state: State, question: str) -> list[str]:
         """The sub-techniques the last list showed on their parents' lines ("AI Supply Chain
