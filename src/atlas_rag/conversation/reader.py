@@ -120,7 +120,8 @@ _OF_THOSE = re.compile(r"\bof\s+(?:those|these|them|em)\b", re.IGNORECASE)
 _OWN_OBJECT = re.compile(
     r"\b(?:tactic|mitigation|case[\s-]?stud(?:y|ie)|sub-?technique|technique|defen[cs]e|control"
     r"|countermeasure|incident|example)s?\s+(?:for|of|against|about|on|involving|with|under)\s+"
-    r"(?!(?:(?:exactly|just|precisely|specifically|basically|literally|only)\s+)?(?:the|a|an|it|its|this|that|these|those|them|em|they|their|each|both|either|all|any"
+    r"(?!(?:(?:exactly|just|precisely|specifically|basically|literally|only)\s+)?"
+    r"(?:the|a|an|it|its|this|that|these|those|them|em|they|their|each|both|either|all|any"
     r"|one|ones|same|such|other|another)\b)(?P<phrase>[a-z][\w' -]*)", re.IGNORECASE)
 # A pointer followed by a kind of ATLAS object ("that tactic", "its case studies") names the
 # object of that kind related to what was discussed (the data model's own nouns).
@@ -775,10 +776,11 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
 def picks_only(reader: Reader, clues: Clues) -> bool:
     """The message only picks one item of the last list ("#3 on that list?", "the 2nd one",
     "last one there?"), with no word of its own and no kind of object."""
-    if clues.ordinal is None or ordinals_in(clues.question) != 1 or KIND_WORD.search(clues.question):
+    question = clues.question
+    if clues.ordinal is None or ordinals_in(question) != 1 or KIND_WORD.search(question):
         return False  # "#2 - case studies?" asks for a relation of the item
     return not reader.subject_words(without_pointers(without_conversing(
-        without_ordinal(clues.question))))
+        without_ordinal(question))))
 
 
 def picked_alone(reader: Reader, clues: Clues, intent: str) -> str | None:
@@ -941,9 +943,9 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 
 INTENT_RULES: tuple[IntentRule, ...] = (
-    picked_alone, names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing, ranking,
-    inside_case_study, the_list_again, more_of_them, mitigations_of_several, nothing_to_map,
-    numbered_step, yes_or_no)
+    picked_alone, names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing,
+    ranking, inside_case_study, the_list_again, more_of_them, mitigations_of_several,
+    nothing_to_map, numbered_step, yes_or_no)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:
