@@ -1225,3 +1225,23 @@ def test_a_count_of_the_last_list_names_what_it_counted(rag: AtlasRAG) -> None:
     assert answer.intent == "relist"
     assert "**3** mitigations: " in lead(answer)
     assert {"AML.M0901", "AML.M0902", "AML.M0903"} <= set(find_ids(lead(answer)))
+
+
+def test_an_attack_after_a_defence_leans_to_what_the_mitigations_address(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.compose.security import DEFENDED_WEIGHT, _toward_defended
+    from atlas_rag.retrieval import Hit
+
+    ctx = rag.answerer.context
+
+    def hit(atlas_id: str, score: float) -> Hit:
+        record = rag.catalog.records[atlas_id]
+        return Hit(atlas_id, record.name, record.type, score, record.url, "")
+
+    found = [hit("AML.T0901", 1.0), hit("AML.T0903", 0.9), hit("AML.T0902.001", 0.8)]
+    # Seedbank Provenance Sealing addresses Seedbank Poisoning and its sub-technique.
+    leaning = _toward_defended(ctx, ["AML.M0902"], found)
+    assert [h.id for h in leaning] == ["AML.T0902.001", "AML.T0901", "AML.T0903"]
+    assert leaning[0].score == pytest.approx(0.8 * DEFENDED_WEIGHT)
+    # Without a mitigation among the subjects the ranking is search's own.
+    assert [h.id for h in _toward_defended(ctx, ["AML.T0901"], found)] == [
+        "AML.T0901", "AML.T0903", "AML.T0902.001"]

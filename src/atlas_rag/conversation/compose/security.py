@@ -3,6 +3,7 @@ described system, and what a pasted incident shows."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from ...lexical import same_word, tokenize
@@ -31,6 +32,10 @@ DESCRIBED_STEP = 2
 # A named technique's sub-techniques follow it when search ranks them this high for the text.
 FAMILY_SEARCH = 20
 SUBS_SHOWN = 1
+# An attack asked right after an answer about mitigations ("from the attacker side, how would
+# they get past that") most likely aims at what those mitigations address: search scores of
+# their techniques (and those techniques' families) count this many times.
+DEFENDED_WEIGHT = 1.5
 # Threat model: a component's later concerns count less; the description searched as a whole
 # adds what the components missed. The weights were chosen on the dev conversations' threat
 # models (35 turns; a grid of 0.5/1.0 for the description, 0.5/1.0/1.5 for sentences, decay
@@ -287,6 +292,8 @@ def attack(ctx: Context, reading: Reading) -> Reply:
             card(ctx.catalog, reply, record)
         return reply
     found = ctx.search(reading.question, TECHNIQUE_TYPES, FAMILY_SEARCH, GOAL_WEIGHTS)
+    if reading.source == "history":
+        found = _toward_defended(ctx, subjects, found)
     hits = relative(found[:10], 0.5, TECHNIQUES_SHOWN)
     named = _with_closest_subs(ctx, [s for s in subjects
                                      if ctx.catalog.records[s].type in TECHNIQUE_TYPES][:2], found)
@@ -301,6 +308,17 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     _grouped(ctx, reply, hits[:TECHNIQUES_SHOWN], reading.question)
     case_studies_line(ctx, reply, reading.question)
     return reply
+
+
+def _toward_defended(ctx: Context, subjects: Sequence[str], found: Sequence[Hit]) -> list[Hit]:
+    """Search results reranked toward the techniques the discussed mitigations address."""
+    addressed = {member for s in subjects if ctx.catalog.records[s].type == "mitigation"
+                 for t in ctx.catalog.records[s].techniques for member in family(ctx.catalog, t)}
+    if not addressed:
+        return list(found)
+    weighed = [dataclasses.replace(h, score=h.score * DEFENDED_WEIGHT) if h.id in addressed else h
+               for h in found]
+    return sorted(weighed, key=lambda h: -h.score)
 
 
 def _with_closest_subs(ctx: Context, named: list[str], found: Sequence[Hit]) -> list[str]:
