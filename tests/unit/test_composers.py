@@ -990,6 +990,13 @@ def test_picking_an_item_alone_asks_what_that_item_is(rag: AtlasRAG) -> None:
     assert reader.read("the 1st vs the 2nd", history).target != "none"
 
 
+def test_two_ordinals_pick_two_items(rag: AtlasRAG) -> None:
+    history = _listed(rag, "list all mitigations", "mitigation")
+    reading = rag.answerer.reader.read("and how is #1 different from #2", history)
+    assert reading.subject_ids() == reading.state.items[:2]
+    assert rag.answerer.reader.read("#2", history).subject_ids() == reading.state.items[1:2]
+
+
 def test_a_focusing_adverb_before_a_pointer_still_points_back(rag: AtlasRAG) -> None:
     history = [("which techniques did AML.CS0901 use?",
                 compose(rag, "which techniques did AML.CS0901 use?", "list", "technique").text)]

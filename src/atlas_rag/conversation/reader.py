@@ -35,10 +35,10 @@ from .state import (
     State,
     conversation_ids,
     find_ordinal,
+    find_ordinals,
     find_step_number,
     item_texts,
     latest_case_study,
-    ordinals_in,
     points_back,
     read_state,
     recent_subjects,
@@ -316,9 +316,12 @@ class Reader:
             return
         if ordinal is not None:
             reading.ordinal = ordinal
-            item = state.item(ordinal)
-            if item:
-                reading.subjects, reading.source = [Link(item, 1.0, "ordinal")], "ordinal"
+            # "how is #1 different from #2": every item picked, in the message's order.
+            first = state.item(ordinal)
+            if first:
+                items = [first, *(state.item(n) for n in find_ordinals(reading.question))]
+                reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(items) if i]
+                reading.source = "ordinal"
             else:
                 reading.ordinal_missing = True
             return
@@ -777,7 +780,7 @@ def picks_only(reader: Reader, clues: Clues) -> bool:
     """The message only picks one item of the last list ("#3 on that list?", "the 2nd one",
     "last one there?"), with no word of its own and no kind of object."""
     question = clues.question
-    if clues.ordinal is None or ordinals_in(question) != 1 or KIND_WORD.search(question):
+    if clues.ordinal is None or len(find_ordinals(question)) != 1 or KIND_WORD.search(question):
         return False  # "#2 - case studies?" asks for a relation of the item
     return not reader.subject_words(without_pointers(without_conversing(
         without_ordinal(question))))

@@ -234,8 +234,16 @@ def _numbered(body: str, catalog: Catalog) -> list[tuple[str, str]]:
 def find_ordinal(text: str) -> int | None:
     """The list position a message points at ("the second one" -> 2, "last" -> -1)."""
     match = _ORDINAL_RE.search(text)
-    if not match:
-        return None
+    return _position(match) if match else None
+
+
+def find_ordinals(text: str) -> list[int]:
+    """Every list position a message points at, in order ("how is #1 different from #2")."""
+    found = [_position(match) for match in _ORDINAL_RE.finditer(text)]
+    return list(dict.fromkeys(p for p in found if p is not None))
+
+
+def _position(match: re.Match[str]) -> int | None:
     for group in ("hash", "num", "nth", "bare"):
         if match.group(group):
             value = int(match.group(group))
@@ -247,11 +255,6 @@ def find_ordinal(text: str) -> int | None:
 def without_ordinal(text: str) -> str:
     """``text`` without the words that pick a list position ("#3", "the second one")."""
     return _ORDINAL_RE.sub(" ", text)
-
-
-def ordinals_in(text: str) -> int:
-    """How many list positions ``text`` names ("the 2nd vs the 4th": 2)."""
-    return sum(1 for _ in _ORDINAL_RE.finditer(text))
 
 
 # A case study's step by its number: "step 2", "the 2nd step", "the very first step", "last
