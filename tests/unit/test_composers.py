@@ -976,6 +976,15 @@ def test_a_kind_asked_of_the_same_kind_goes_to_the_other_object_discussed(rag: A
     assert (covered.target, covered.subject_ids()[0]) == ("technique", "AML.M0901")
     # A relation the technique has of its own kind stays with the technique.
     assert reader.read("what are its sub-techniques", history).subject_ids()[0] == "AML.T0901"
+    # Its own tactic only describes it, unless nothing is under the technique itself.
+    alone = [("which one is about cloning the weathervane",
+              "That sounds like **Weathervane Model Cloning** ([AML.T0903]), a technique of the"
+              " Harvest Siphoning ([AML.TA0903]) tactic.")]
+    assert reader.read("which techniques are under it", alone).subject_ids()[0] == "AML.TA0903"
+    described = [(history[0][0], history[0][1].replace("The ATLAS mitigation closest to what"
+                                                       " you describe is Beacon Throttling"
+                                                       " ([AML.M0901]).", ""))]
+    assert reader.read("which techniques are under it", described).subject_ids()[0] == "AML.T0901"
 
 
 def test_picking_an_item_alone_asks_what_that_item_is(rag: AtlasRAG) -> None:

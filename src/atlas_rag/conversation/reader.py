@@ -392,7 +392,9 @@ class Reader:
         technique that also named a mitigation or a case study: a kind asked of an object of
         that same kind (a technique's "techniques") is a stretch, so the discussed object of
         another kind that has objects of the asked kind is meant. A tactic named as the
-        technique's own tactic only describes the technique."""
+        technique's own tactic only describes the technique, unless nothing is under the
+        technique itself ("what techniques are under it" after "AI Agent, a technique of the
+        Command and Control tactic")."""
         # A sub-technique's sub-techniques are its siblings and a parent is a technique: those
         # kinds are asked of their own kind.
         kinds = TARGET_KINDS.get(reading.target) if reading.target not in (
@@ -401,9 +403,12 @@ class Reader:
                 or pointed[0] not in self.catalog
                 or self.catalog.records[pointed[0]].type not in kinds):
             return pointed
-        own_tactics = set(self.catalog.records[pointed[0]].tactics)
-        other = [i for i in pointed[1:] if i in self.catalog and i not in own_tactics
-                 and self.catalog.records[i].type not in kinds]
+        first = self.catalog.records[pointed[0]]
+        others = [i for i in pointed[1:] if i in self.catalog
+                  and self.catalog.records[i].type not in kinds]
+        other = [i for i in others if i not in first.tactics]
+        if not other and not first.subtechniques:
+            other = others  # its own tactic, when it has nothing under it itself
         return [*other[:1], *(i for i in pointed if i not in other[:1])]
 
     def _shown_beside_items(self, state: State, question: str) -> list[str]:
