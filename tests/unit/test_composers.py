@@ -1261,3 +1261,31 @@ def test_an_attack_after_a_defence_leans_to_what_the_mitigations_address(rag: At
     # Without a mitigation among the subjects the ranking is search's own.
     assert [h.id for h in _toward_defended(ctx, ["AML.T0901"], found)] == [
         "AML.T0901", "AML.T0903", "AML.T0902.001"]
+
+
+def test_the_attack_composer_leads_with_what_the_discussed_mitigation_addresses(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from atlas_rag.conversation.compose.security import attack
+    from atlas_rag.conversation.linking import Link, Links
+    from atlas_rag.conversation.reader import Reading
+    from atlas_rag.retrieval import Hit
+
+    ctx = rag.answerer.context
+
+    def hit(atlas_id: str, score: float) -> Hit:
+        record = rag.catalog.records[atlas_id]
+        return Hit(atlas_id, record.name, record.type, score, record.url, "")
+
+    found = [hit("AML.T0901", 1.0), hit("AML.T0903", 0.95), hit("AML.T0902.001", 0.9)]
+    monkeypatch.setattr(ctx, "search", lambda *args, **kwargs: list(found))
+
+    def reading(source: str) -> Reading:
+        return Reading("from the other side, how would they slip something past it", "attack",
+                       "none", None, Links(), [Link("AML.M0902", 0.9, source)], source)
+
+    after_defence = find_ids(attack(ctx, reading("history")).lead())
+    assert after_defence[0] == "AML.T0902.001"
+    # Only a subject carried over from the conversation moves the ranking.
+    assert find_ids(attack(ctx, replace(reading(""), subjects=[])).lead())[0] == "AML.T0901"

@@ -300,24 +300,31 @@ class Linker:
         """Single words that are in one object's name, in the message with typos corrected."""
         found = []
         searched: set[str] | None = None
+
+        def agreed(atlas_id: str) -> bool:  # search on the message runs once, when needed
+            nonlocal searched
+            searched = self._searched(corrected) if searched is None else searched
+            return atlas_id in searched
+
         for match in re.finditer(r"[A-Za-z0-9]+", corrected):
             terms = tokenize(match.group(0))
             atlas_id = self._name_word.get(terms[0]) if terms else None
             if atlas_id:
-                word = match.group(0)
-                # A capitalised or long rare word is a proper name ("Morris", "cylance"). A long
-                # English word in lower case may be the everyday word ("an insider edits the
-                # file"): it names the object only when search on the message agrees.
-                strong = word[:1].isupper() or (len(word) >= PROPER_NAME_LENGTH and (
-                    word.lower() not in self._english))
-                if not strong and len(word) >= PROPER_NAME_LENGTH:
-                    if searched is None:
-                        searched = self._searched(corrected)
-                    strong = atlas_id in searched
+                strong = self._names_strongly(match.group(0), atlas_id, agreed)
                 found.append(Link(atlas_id, PROPER_NAME_CONFIDENCE if strong
                                   else NAME_WORD_CONFIDENCE, "name-word",
                                   (match.start(), match.end())))
         return found
+
+    def _names_strongly(self, word: str, atlas_id: str, agreed: Callable[[str], bool]) -> bool:
+        """A capitalised or long rare word is a proper name ("Morris", "cylance"). A long
+        English word in lower case may be the everyday word ("an insider edits the file"): it
+        names the object only when search on the message agrees."""
+        if word[:1].isupper():
+            return True
+        if len(word) < PROPER_NAME_LENGTH:
+            return False
+        return word.lower() not in self._english or agreed(atlas_id)
 
     def _searched(self, text: str) -> set[str]:
         """The objects search on the whole message ranks among its first results."""

@@ -247,11 +247,12 @@ class Reader:
         picking = bool(_PICKING.search(question))
         clues = Clues(question, state, links, prediction, ordinal, picking,
                       at_list=bool(state.items) and find_ordinal(question) is None
-                      and (picking or bool(_OF_THOSE.search(question))))
+                      and (picking or bool(_OF_THOSE.search(question))),
+                      alone=picks_only(self, question, ordinal))
         intent, target = prediction.intent, prediction.target
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
-        if intent == "explain" and picks_only(self, clues):
+        if intent == "explain" and clues.alone:
             target = "none"
         if intent in ("list", "count") and target in TARGET_KINDS:
             # The classifier saw a kind; the "which <kind>" phrase says which one is listed.
@@ -317,10 +318,9 @@ class Reader:
         if ordinal is not None:
             reading.ordinal = ordinal
             # "how is #1 different from #2": every item picked, in the message's order.
-            first = state.item(ordinal)
-            if first:
-                items = [first, *(state.item(n) for n in find_ordinals(reading.question))]
-                reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(items) if i]
+            picked = [state.item(n) for n in find_ordinals(reading.question)]
+            if state.item(ordinal):
+                reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(picked) if i]
                 reading.source = "ordinal"
             else:
                 reading.ordinal_missing = True
@@ -756,6 +756,7 @@ class Clues:
     ordinal: int | None  # the item of the last list it picks, if any
     picking: bool  # "which of those", "the ones that"
     at_list: bool  # it points at the items of the last list
+    alone: bool = False  # it only picks one item of the last list (picks_only)
 
 
 IntentRule = Callable[["Reader", Clues, str], "str | None"]
@@ -781,11 +782,10 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
-def picks_only(reader: Reader, clues: Clues) -> bool:
+def picks_only(reader: Reader, question: str, ordinal: int | None) -> bool:
     """The message only picks one item of the last list ("#3 on that list?", "the 2nd one",
     "last one there?"), with no word of its own and no kind of object."""
-    question = clues.question
-    if clues.ordinal is None or len(find_ordinals(question)) != 1 or KIND_WORD.search(question):
+    if ordinal is None or len(find_ordinals(question)) != 1 or KIND_WORD.search(question):
         return False  # "#2 - case studies?" asks for a relation of the item
     return not reader.subject_words(without_pointers(without_conversing(
         without_ordinal(question))))
@@ -794,7 +794,7 @@ def picks_only(reader: Reader, clues: Clues) -> bool:
 def picked_alone(reader: Reader, clues: Clues, intent: str) -> str | None:
     """Picking an item alone asks what that item is, whatever the classifier reads into the
     message's few words ("list", "first"); nor does it ask for a relation of it."""
-    return "explain" if picks_only(reader, clues) else None
+    return "explain" if clues.alone else None
 
 
 def unsure_decline(reader: Reader, clues: Clues, intent: str) -> str | None:

@@ -272,8 +272,6 @@ def _relatives(ctx: Context, reply: Reply, atlas_id: str) -> str:
 # ---------------------------------------------------------------------- attack
 
 
-
-
 @composes("attack")
 def attack(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
