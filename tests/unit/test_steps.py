@@ -97,3 +97,14 @@ def test_a_step_asked_for_its_tactics_gives_the_matrix_ones_where_they_differ(ra
     filed = dataclasses.replace(reading, question="which tactic is the step where they swept "
                                 "the public endpoints with a beacon under")
     assert "In the ATLAS matrix" not in answerer.compose(filed).text()  # the same tactic
+
+
+@pytest.mark.parametrize("question", ["which techniques show up in it", "what techniques appear in it",
+                                      "which techniques were involved there"])
+def test_asking_which_techniques_a_case_study_holds_asks_for_all_of_them(
+        rag: AtlasRAG, question: str) -> None:
+    # The verbs of membership name no part of the study: the answer lists its techniques.
+    history = [("AML.CS0901", rag.ask("AML.CS0901").text)]
+    reading = rag.answerer.read(question, history)
+    assert reading.intent != "step"
+    assert rag.answerer.reader.subject_words(question) == []

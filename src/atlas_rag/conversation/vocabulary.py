@@ -2,8 +2,9 @@
 
 They are ATLAS's own kinds of object with their usual synonyms, the verbs and nouns of
 asking, the words asking for a whole ("in total", "all that exist", "enumerate") and for
-its presentation ("in matrix order", "sorted"), and of filing one under another ("which tactic
-is it under", "does it belong to"):
+its presentation ("in matrix order", "sorted"), of filing one under another ("which tactic
+is it under", "does it belong to"), and the verbs of membership ("which techniques appear in
+it", "show up", "are involved", "does it include"):
 a closed vocabulary of questions about a knowledge base, not of any particular
 question. A message made only of these and stopwords ("and case studies?", "mitigations
 pls") leans on the conversation for its subject; typos of them are corrected, not read as
@@ -25,7 +26,8 @@ again what which how why who mean meaning defend protect prevent stop mitigate d
 harden secure atlas mitre id ids number count many mapping mapped map related relate one ones
 same whole full all every each continue summary summarize summarise overview total overall
 altogether entire complete exist exists existing enumerate name names defined order ordered
-sorted sequence matrix under belong belongs"""
+sorted sequence matrix under belong belongs appear appears appeared involve involves involved
+include includes included contain contains contained occur occurs occurred up"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 
