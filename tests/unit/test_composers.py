@@ -1289,3 +1289,22 @@ def test_the_attack_composer_leads_with_what_the_discussed_mitigation_addresses(
     assert after_defence[0] == "AML.T0902.001"
     # Only a subject carried over from the conversation moves the ranking.
     assert find_ids(attack(ctx, replace(reading(""), subjects=[])).lead())[0] == "AML.T0901"
+
+
+def test_a_kind_asked_of_an_object_without_any_goes_to_the_objects_the_words_name(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_rag.conversation.compose.relations import _described_subject
+    from atlas_rag.conversation.linking import Link
+
+    ctx = rag.answerer.context
+    question = "list the mitigations that are specifically about beacons"
+    reading = rag.answerer.read(question, [])
+    reading = dataclasses.replace(reading, intent="list", target="mitigation")
+    # Search is sure of Tidal Chart Scraping, which has no mitigations, while the words name
+    # Beacon Throttling, a mitigation: the mitigations the words name are asked for.
+    monkeypatch.setattr(ctx.reader, "sure_link", lambda text: Link("AML.T0901.002", 0.9, "search"))
+    assert not rag.catalog.records["AML.T0901.002"].mitigations
+    assert _described_subject(ctx, reading, ("mitigation",)) is None
+    # An object that has mitigations stays the subject ("mitigations for <technique>").
+    monkeypatch.setattr(ctx.reader, "sure_link", lambda text: Link("AML.T0901", 0.9, "search"))
+    assert _described_subject(ctx, reading, ("mitigation",)) == "AML.T0901"

@@ -245,8 +245,13 @@ def _described_subject(ctx: Context, reading: Reading, types: tuple[str, ...]) -
     sure = ctx.reader.sure_link(reading.question)
     if sure is None:
         return None
-    kind = ctx.catalog.records[sure.id].type
-    if kind in types or (reading.target, kind) not in RELATIONS:
+    record = ctx.catalog.records[sure.id]
+    if record.type in types or (reading.target, record.type) not in RELATIONS:
+        return None
+    listing = _listing(ctx, reading, record)
+    if not (listing and listing.ids) and _named_by_words(ctx, reading.question, types):
+        # "mitigations specifically about AI agents": the object found (AI Agent) has none,
+        # while the words name mitigations themselves; those are asked for.
         return None
     return sure.id
 
