@@ -701,6 +701,19 @@ def test_a_follow_up_note_names_every_subject_it_took(rag: AtlasRAG) -> None:
     assert all(rag.catalog.records[i].name in note for i in subjects[:3])
 
 
+@pytest.mark.parametrize("intent", ["incident", "threat_model"])
+def test_a_message_read_on_its_own_text_gets_no_note_of_a_subject_it_did_not_use(
+        rag: AtlasRAG, intent: str) -> None:
+    from atlas_rag.conversation.linking import Link
+
+    text = ("ticket 88: after the nightly sync somebody swapped the seed labels in the grafting "
+            "ledger and the sorter started passing tainted kernels")
+    reading = dataclasses.replace(rag.answerer.read(text, []), intent=intent, target="technique",
+                                  source="history", subjects=[Link("AML.M0903", 0.9, "history")])
+    first = rag.answerer.compose(reading).text().split("\n\n", 1)[0]
+    assert not first.startswith("_About ")
+
+
 def test_mitigations_of_listed_tactics_are_those_of_the_techniques_behind_them(rag: AtlasRAG) -> None:
     """ATLAS ties mitigations to techniques only: "any mitigations for them?" after the tactics
     of two techniques means those techniques."""

@@ -60,10 +60,22 @@ def test_ordinal_references_are_read(text: str, expected: int) -> None:
         "what is AML.T0051",
         "we have 3 models in production and 12 GPUs",
         "last week someone stole our model",
+        # In a long story "the last" and "the first" are of the story, not picks of a list.
+        "ticket 4411: returns at one store were all marked verified by the same associate for "
+        "three months, all tied to two addresses, and after the last two retrains the fraud "
+        "model stopped flagging that pattern at all",
     ],
 )
 def test_words_that_are_not_ordinal_references(text: str) -> None:
     assert find_ordinal(text) is None
+
+
+def test_a_long_message_still_picks_by_a_marked_ordinal() -> None:
+    story = ("we looked at the list again with the team this morning and we think the one that "
+             "matters most for our returns desk, given everything that happened in the audit, is")
+    assert find_ordinal(f"{story} #2") == 2
+    assert find_ordinal(f"{story} the second one") == 2
+    assert find_ordinal(f"{story} the second") is None
 
 
 @pytest.mark.parametrize("text", ["how do I stop it?", "its mitigations", "and those?",

@@ -9,6 +9,7 @@ about ("its mitigations").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ _ORDINAL_RE = re.compile(
     r"|^\W*(?:and|or|then|now)?\s*(?P<alone>" + "|".join(ORDINAL_WORDS) + r")\W*$",
     re.IGNORECASE,
 )
+# A message longer than this tells a story of its own (a write-up, a system): see _picking.
+PICKING_WORDS = 30
+_MARKED_PICK = re.compile(r"\s+(?:one|item|entry|option)\b", re.IGNORECASE)  # "the second one"
 # Words that point back at what was just discussed (a closed class of English pronouns and
 # determiners, not tied to any question; "em" is "them" as typed).
 _POINTER_RE = re.compile(
@@ -233,14 +237,24 @@ def _numbered(body: str, catalog: Catalog) -> list[tuple[str, str]]:
 
 def find_ordinal(text: str) -> int | None:
     """The list position a message points at ("the second one" -> 2, "last" -> -1)."""
-    match = _ORDINAL_RE.search(text)
+    match = next(_picking(text), None)
     return _position(match) if match else None
 
 
 def find_ordinals(text: str) -> list[int]:
     """Every list position a message points at, in order ("how is #1 different from #2")."""
-    found = [_position(match) for match in _ORDINAL_RE.finditer(text)]
+    found = [_position(match) for match in _picking(text)]
     return list(dict.fromkeys(p for p in found if p is not None))
+
+
+def _picking(text: str) -> Iterator[re.Match[str]]:
+    """The ordinal phrases of ``text`` that pick an item of a list. In a long message (a pasted
+    write-up or a described system) "the last" and "the first" are of its own story ("after
+    the last two retrains", "the first time"); there only a marked pick counts ("#2", "item 3",
+    "the second one")."""
+    long = len(text.split()) > PICKING_WORDS
+    return (match for match in _ORDINAL_RE.finditer(text)
+            if not (long and match.group("word") and not _MARKED_PICK.match(text, match.end())))
 
 
 def _position(match: re.Match[str]) -> int | None:
