@@ -1321,3 +1321,17 @@ def test_a_kind_asked_of_an_object_without_any_goes_to_the_objects_the_words_nam
     # An object that has mitigations stays the subject ("mitigations for <technique>").
     monkeypatch.setattr(ctx.reader, "sure_link", lambda text: Link("AML.T0901", 0.9, "search"))
     assert _described_subject(ctx, reading, ("mitigation",)) == "AML.T0901"
+
+
+def test_a_comparison_of_two_listed_ones_compares_the_ones_each_side_names(rag: AtlasRAG) -> None:
+    from atlas_rag.conversation.linking import Link
+
+    history = _listed(rag, "sub-techniques of AML.T0901", "subtechnique")
+    question = "difference between the echo one and the chart one"
+    # Say the message as a whole named the parent best (both listed names hold it): each side
+    # still names a sub-technique of its own, and those are compared.
+    reading = dataclasses.replace(rag.answerer.read(question, history), intent="compare",
+                                  target="subtechnique", source="ordinal", ordinal=None,
+                                  subjects=[Link("AML.T0901", 0.9, "item")])
+    text = rag.answerer.compose(reading).text()
+    assert find_ids(text.split("\n\n", 1)[0])[:2] == ["AML.T0901.001", "AML.T0901.002"]

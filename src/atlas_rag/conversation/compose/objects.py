@@ -233,9 +233,13 @@ _FRAME = re.compile(
 def compare(ctx: Context, reading: Reading) -> Reply:
     ids = list(dict.fromkeys(ctx.subjects(reading)))
     sides = _sides(reading.question)
-    if reading.source == "question" and len(sides) >= 2:
+    named_items = (reading.source == "ordinal" and reading.ordinal is None
+                   and all(_ONE_OF_SHOWN.search(side) for side in sides))
+    if (reading.source == "question" or named_items) and len(sides) >= 2:
         # The sides are what is compared; a name elsewhere in the question ("... when the
-        # payload sits in a webpage") is not one of them.
+        # payload sits in a webpage") is not one of them, nor is the one listed item the
+        # whole message names best ("between the privileged perms one and the single-user
+        # perms one": each side names its own).
         named = {link.id for side in sides for link in ctx.linker.link(side).links}
         ids = [i for i in ids if i in named]
     if reading.source == "history" and ids:
