@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -144,6 +145,7 @@ class AtlasRAG:
                 str(manifest.get("atlas_version") or ""),
             )
             stored = generation.read_chunks(with_embeddings=True)
+            examples = generation.read_examples()
         chunks = [
             ChunkRef(
                 id=chunk_id,
@@ -172,15 +174,23 @@ class AtlasRAG:
             if missing:
                 ready.update(zip(missing, self.query_embedder.embed(missing), strict=True))
 
+        @functools.lru_cache(maxsize=512)
+        def vector(query: str) -> np.ndarray:
+            found = ready.pop(query, None)
+            return found if found is not None else self.query_embedder.embed([query])[0]
+
         def dense(query: str, k: int) -> list[tuple[int, float]]:
-            vector = ready.pop(query, None)
-            if vector is None:
-                vector = self.query_embedder.embed([query])[0]
-            return exact_nearest(matrix, vector, k)
+            return exact_nearest(matrix, vector(query), k)
+
+        def nearest_examples(query: str, k: int) -> list[tuple[str, float]]:
+            assert examples is not None
+            return [(examples.atlas_ids[row], score)
+                    for row, score in exact_nearest(examples.embeddings, vector(query), k)]
 
         retriever = Retriever(
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth, prefetch=prefetch,
+            examples=nearest_examples if examples is not None else None,
         )
         answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars,
                                     whole_words(self.settings.model_path))

@@ -34,7 +34,7 @@ from .errors import CorpusError, IndexIncompatibleError
 from .release import load_catalog
 from .settings import Settings
 from .store import Generation, Store, StoreBackend
-from .tuning import base_embedder, questions_digest
+from .tuning import base_embedder, example_questions, questions_digest
 from .tuning import query_embedder as tuned_query_embedder
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,11 @@ def build(
         vectors = dict(previous)
         vectors.update({c.content_hash: fresh[i] for i, c in enumerate(missing)})
 
+        # Example questions in users' words vote for the objects answering them at search
+        # time (retrieval.examples_signal); embedded like queries, by the query model.
+        examples = [(text, atlas_id) for text, atlas_id in example_questions() if atlas_id in catalog]
+        example_vectors = (query_embedder or embedder).embed([text for text, _ in examples])
+
         manifest = {
             "format": INDEX_FORMAT,
             "atlas_version": catalog.version,
@@ -160,6 +165,7 @@ def build(
             "pages": len(corpus.pages),
             "pages_by_type": dict(Counter(r.type for r in catalog)),
             "chunks": len(chunks),
+            "examples": len(examples),
             "skipped": len(corpus.skipped),
             "warnings": len(warnings),
             "vault_dir": str(vault_dir or ""),
@@ -169,6 +175,8 @@ def build(
         try:
             with store.guard():
                 _write_generation(generation, catalog, chunks, vectors, manifest)
+                if examples:
+                    generation.add_examples(examples, example_vectors)
                 manifest["generation"] = generation.name
                 generation.set_manifest(manifest)
                 store.publish(generation, manifest)

@@ -16,6 +16,8 @@ from .rerank import Reranker
 
 # Dense search returns (chunk position, cosine similarity) pairs.
 DenseSearch = Callable[[str, int], list[tuple[int, float]]]
+# Example search returns the nearest example questions as (answering object, cosine) pairs.
+ExampleSearch = Callable[[str, int], list[tuple[str, float]]]
 
 NAME_BONUS = 0.1
 # A page's head (its name and opening, or its first sentences) says most about what it is;
@@ -29,6 +31,13 @@ DENSE_DECAY = 0.2
 STEP_NEIGHBOURS = 20
 STEP_WEIGHT = 0.6
 STEP_WORDS = (10, 30)
+# The example questions nearest a query vote for the objects answering them, each vote its
+# similarity to this power: a near paraphrase counts far more than a loose one. Chosen on the
+# dev conversations' first turns (README): hit@1 moved alike for 10-30 neighbours, powers 1-8
+# and weights 0.7-2.
+EXAMPLE_NEIGHBOURS = 20
+EXAMPLE_SHARPNESS = 4
+EXAMPLE_WEIGHT = 1.0
 # Chunks made to summarise their page: a hit found by one quotes the description instead.
 SUMMARY_KINDS = ("title", "lead")
 CANDIDATES = 150
@@ -80,9 +89,11 @@ class Retriever:
         reranker: Reranker | None = None,
         rerank_depth: int = 20,
         prefetch: Callable[[Sequence[str]], None] | None = None,
+        examples: ExampleSearch | None = None,
     ) -> None:
         self.catalog = catalog
         self._prefetch = prefetch
+        self.examples = examples
         self.chunks = list(chunks)
         # Answering asks the same query several times (scope check, subject, ranking).
         self.dense = functools.lru_cache(maxsize=512)(dense) if dense else None
@@ -391,15 +402,32 @@ def steps_signal(retriever: Retriever, query: str) -> SignalResult | None:
     return SignalResult("steps", "steps", order, True, scale=ramp)
 
 
+def examples_signal(retriever: Retriever, query: str) -> SignalResult | None:
+    """Votes of the example questions in users' words nearest the query (the index's packaged
+    questions, each labelled with the object that answers it): users describe an attack in
+    their own words ("junk meter reads"), and a question someone else wrote the same way
+    finds what ATLAS's text alone does not."""
+    if retriever.examples is None:
+        return None
+    votes: dict[str, float] = {}
+    for atlas_id, similarity in retriever.examples(with_formal_words(query), EXAMPLE_NEIGHBOURS):
+        if atlas_id in retriever.catalog:
+            votes[atlas_id] = votes.get(atlas_id, 0.0) + max(similarity, 0.0) ** EXAMPLE_SHARPNESS
+    order = sorted(((i, (v, -1)) for i, v in votes.items()), key=lambda item: -item[1][0])
+    return SignalResult("examples", "examples", order, False)
+
+
 # A new signal is one function here and one weight in DEFAULT_WEIGHTS (and the settings).
 SIGNALS: dict[str, Signal] = {
     "chunk_bm25": chunk_bm25_signal,
     "page_bm25": page_bm25_signal,
     "dense": dense_signal,
     "steps": steps_signal,
+    "examples": examples_signal,
 }
 # Measured on the dev halves of evals/ (README); settings.signal_weights overrides them.
-DEFAULT_WEIGHTS = {"chunk_bm25": 0.5, "page_bm25": 1.0, "dense": 1.6, "steps": STEP_WEIGHT}
+DEFAULT_WEIGHTS = {"chunk_bm25": 0.5, "page_bm25": 1.0, "dense": 1.6, "steps": STEP_WEIGHT,
+                   "examples": EXAMPLE_WEIGHT}
 
 
 def fuse(

@@ -28,6 +28,7 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from .errors import IndexLockedError, IndexNotBuiltError, StoreUnavailableError
 from .settings import Settings
@@ -57,14 +58,25 @@ def _chroma_settings() -> ChromaSettings:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
+@dataclass
+class StoredExamples:
+    """The example questions in users' words an index holds: the object answering each, and
+    each question's vector (by the model that embeds queries)."""
+
+    atlas_ids: list[str]
+    embeddings: np.ndarray
+
+
 class Generation:
-    """One complete index: a chunks collection, a pages collection and a manifest."""
+    """One complete index: a chunks collection, a pages collection with the manifest, and the
+    example questions' vectors."""
 
     def __init__(self, name: str, client: Any, prefix: str) -> None:
         self.name = name
         self.client = client
         self.chunks_name = f"{prefix}-{name}-chunks"
         self.pages_name = f"{prefix}-{name}-pages"
+        self.examples_name = f"{prefix}-{name}-examples"
 
     def chunks(self, create: bool = False) -> Any:
         if create:
@@ -84,6 +96,11 @@ class Generation:
                 metadata={"manifest": json.dumps(manifest or {})},
             )
         return self.client.get_collection(self.pages_name, embedding_function=None)
+
+    def examples(self, create: bool = False) -> Any:
+        if create:
+            return self.client.create_collection(self.examples_name, embedding_function=None)
+        return self.client.get_collection(self.examples_name, embedding_function=None)
 
     def manifest(self) -> dict[str, Any]:
         meta = self.pages().metadata or {}
@@ -127,6 +144,34 @@ class Generation:
                 documents=documents[start:end],
                 embeddings=embeddings[start:end],
             )
+
+    def add_examples(self, questions: list[tuple[str, str]], embeddings: np.ndarray) -> None:
+        """Store (question, object ID) pairs with their vectors."""
+        collection = self.examples(create=True)
+        for start in range(0, len(questions), BATCH):
+            part = questions[start : start + BATCH]
+            collection.add(
+                ids=[f"example-{start + n}" for n in range(len(part))],
+                documents=[text for text, _ in part],
+                metadatas=[{"atlas_id": atlas_id} for _, atlas_id in part],
+                embeddings=embeddings[start : start + BATCH],
+            )
+
+    def read_examples(self) -> StoredExamples | None:
+        """The stored example questions, or None for an index built without them."""
+        try:
+            collection = self.examples()
+        except NotFoundError:
+            return None
+        ids: list[str] = []
+        vectors: list[np.ndarray] = []
+        for offset in range(0, collection.count(), BATCH):
+            got = collection.get(include=["metadatas", "embeddings"], limit=BATCH, offset=offset)
+            ids += [str(m.get("atlas_id")) for m in got["metadatas"]]
+            vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+        if not ids:
+            return None
+        return StoredExamples(ids, np.vstack(vectors))
 
     def vector_store(self) -> Any:
         """This generation's chunks as a llama-index vector store."""
@@ -368,7 +413,7 @@ class ServerStore(StoreBackend):
 
     def discard(self, generation: Generation) -> None:
         with self.guard():
-            for name in (generation.chunks_name, generation.pages_name):
+            for name in (generation.chunks_name, generation.pages_name, generation.examples_name):
                 with contextlib.suppress(Exception):  # never created, or already gone
                     generation.client.delete_collection(name)
 

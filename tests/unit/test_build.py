@@ -336,3 +336,35 @@ def test_pruning_keeps_the_latest_generations_when_builds_share_a_second(
         names.append(_rebuild(built).generation)
     assert _current(built) == names[-1]
     assert set(names[-3:]) <= set(_generations(built))
+
+
+# --------------------------------------------------------------------------- example questions
+
+
+def test_the_example_questions_answered_in_the_release_are_stored_and_vote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import atlas_rag.indexer as indexer
+
+    questions = [("zanzibar quokka drawers rattled", "AML.T0902"),
+                 ("pelican umbrella sorting", "AML.T0904"),
+                 ("a question about an object this release lacks", "AML.T0999")]
+    monkeypatch.setattr(indexer, "example_questions", lambda: questions)
+    built = build_fixture(tmp_path)
+    rag = _open(built)
+    assert rag.manifest["examples"] == 2
+    stored = Store(built.settings).current().read_examples()
+    assert stored is not None and stored.atlas_ids == ["AML.T0902", "AML.T0904"]
+    found = rag.retriever.rank("zanzibar quokka drawers rattled")
+    assert "examples" in next(how for i, _, how, _ in found if i == "AML.T0902")
+
+
+def test_an_index_without_example_questions_is_searched_without_their_votes(
+    fresh_index: BuiltIndex,
+) -> None:
+    # No packaged question is about the fixture's made-up objects, so none is stored.
+    assert fresh_index.report is not None
+    assert Store(fresh_index.settings).current().read_examples() is None
+    rag = _open(fresh_index)
+    assert rag.retriever.examples is None
+    assert rag.search("seedbank", k=3)

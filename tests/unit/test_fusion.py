@@ -190,3 +190,40 @@ def test_weights_given_to_one_search_override_the_settings_for_it_alone(catalog:
     hits = retriever.search("silo snapshots", k=1, weights={"dense": 10.0})
     assert hits[0].id == CLONING
     assert _order(retriever, "silo snapshots")[0] == LEDGER  # the settings' weights again
+
+
+def _examples(votes: list[tuple[str, float]]) -> Callable[[str, int], list[tuple[str, float]]]:
+    """An example search returning the same nearest questions for every query."""
+    return lambda query, k: votes[:k]
+
+
+def test_example_questions_vote_for_the_objects_answering_them(catalog: Catalog) -> None:
+    # Dense slightly prefers the beacon; no query word is in any chunk. Two close example
+    # questions answered by the seedbank outweigh one loose one answered by the beacon.
+    dense = _scripted({0: 0.62, 3: 0.6})
+    plain = Retriever(catalog, CHUNKS, dense)
+    voted = Retriever(catalog, CHUNKS, dense,
+                      examples=_examples([(SEEDBANK, 0.9), (SEEDBANK, 0.85), (BEACON, 0.5)]))
+    assert _order(plain, "zebra quilt")[0] == BEACON
+    assert _order(voted, "zebra quilt")[0] == SEEDBANK
+    assert "examples" in next(how for i, _, how, _ in voted.rank("zebra quilt") if i == SEEDBANK)
+
+
+def test_a_near_paraphrase_outvotes_several_loose_ones(catalog: Catalog) -> None:
+    # Similarity counts to the fourth power: one question at 0.95 beats three at 0.6.
+    retriever = Retriever(catalog, CHUNKS, None, weights={"page_bm25": 0.0, "chunk_bm25": 0.0},
+                          examples=_examples([(LEDGER, 0.95), (CLONING, 0.6), (CLONING, 0.6),
+                                              (CLONING, 0.6)]))
+    assert _order(retriever, "zebra quilt")[0] == LEDGER
+
+
+def test_example_votes_for_objects_missing_from_the_index_are_ignored(catalog: Catalog) -> None:
+    retriever = Retriever(catalog, CHUNKS, None,
+                          examples=_examples([("AML.T0999", 0.99), (LEDGER, 0.5)]))
+    order = _order(retriever, "zebra quilt")
+    assert "AML.T0999" not in order and order[0] == LEDGER
+
+
+def test_without_stored_examples_the_signal_is_off(catalog: Catalog) -> None:
+    retriever = Retriever(catalog, CHUNKS, _scripted({0: 0.9}))
+    assert all("examples" not in how for _, _, how, _ in retriever.rank("zebra quilt"))
