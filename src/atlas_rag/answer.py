@@ -32,9 +32,6 @@ TYPE_LABELS = {"tactic": "Tactic", "technique": "Technique", "subtechnique": "Su
 # Intents whose answer names a subject; without one they ask which object is meant.
 NEEDS_SUBJECT = ("explain",)
 NOTE_NAMES = 3  # subjects a follow-up note names before "and N more"
-# Composers that read the message's own text (a write-up to map, a system to threat-model) and
-# take no subject from the conversation: a note naming one would say what was not used.
-OWN_TEXT_INTENTS = ("incident", "threat_model")
 
 
 @dataclass
@@ -143,7 +140,7 @@ class GroundedAnswerer:
             reply.prepend(f"_{where.capitalize()} of the previous list:_")
         elif reading.source == "history" and reading.subject:
             head = reply.text()[:300]
-            ids = [] if reading.intent in OWN_TEXT_INTENTS else reading.subject_ids()
+            ids = [] if reply.own_text else reading.subject_ids()
             if ids and ids[0] not in head:
                 about = join([reply.name(i, bold=False) for i in ids[:NOTE_NAMES]]
                              + ([f"{len(ids) - NOTE_NAMES} more"] if len(ids) > NOTE_NAMES else []))

@@ -168,6 +168,8 @@ class Linker:
         # does not share its stem. It is still written in the form ATLAS's names use ("whats").
         self._stems = frozenset(stem(w) for w in self._vocabulary)
         self._pages_with = pages_with
+        # Search on a whole message, asked once per message whatever words of it need it.
+        self._searched = functools.lru_cache(maxsize=64)(self._search_ids)
         # Words that, on their own, name one object: in one object's names and rare elsewhere.
         owners: dict[str, set[str]] = {}
         for atlas_id, terms, _ in self._name_terms:
@@ -299,12 +301,9 @@ class Linker:
     def _name_words(self, corrected: str) -> list[Link]:
         """Single words that are in one object's name, in the message with typos corrected."""
         found = []
-        searched: set[str] | None = None
 
-        def agreed(atlas_id: str) -> bool:  # search on the message runs once, when needed
-            nonlocal searched
-            searched = self._searched(corrected) if searched is None else searched
-            return atlas_id in searched
+        def agreed(atlas_id: str) -> bool:
+            return atlas_id in self._searched(corrected)
 
         for match in re.finditer(r"[A-Za-z0-9]+", corrected):
             terms = tokenize(match.group(0))
@@ -326,9 +325,9 @@ class Linker:
             return False
         return word.lower() not in self._english or agreed(atlas_id)
 
-    def _searched(self, text: str) -> set[str]:
+    def _search_ids(self, text: str) -> frozenset[str]:
         """The objects search on the whole message ranks among its first results."""
-        return {h.id for h in self.search(text, None, NAME_WORD_SEARCH)}
+        return frozenset(h.id for h in self.search(text, None, NAME_WORD_SEARCH))
 
     def item_named(self, text: str, candidates: Iterable[str]) -> str | None:
         """The one candidate whose name shares the most words with ``text`` ("the bing one").

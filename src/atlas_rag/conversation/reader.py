@@ -243,10 +243,11 @@ class Reader:
         prediction = self._asked_again(question, state) or self.intents.predict(
             self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
-        ordinal = find_ordinal(question) if state.items and not confident else None
+        pointed = find_ordinal(question) if state.items else None
+        ordinal = pointed if not confident else None
         picking = bool(_PICKING.search(question))
         clues = Clues(question, state, links, prediction, ordinal, picking,
-                      at_list=bool(state.items) and find_ordinal(question) is None
+                      at_list=bool(state.items) and pointed is None
                       and (picking or bool(_OF_THOSE.search(question))),
                       alone=picks_only(self, question, ordinal))
         intent, target = prediction.intent, prediction.target
@@ -319,7 +320,7 @@ class Reader:
             reading.ordinal = ordinal
             # "how is #1 different from #2": every item picked, in the message's order.
             picked = [state.item(n) for n in find_ordinals(reading.question)]
-            if state.item(ordinal):
+            if picked and picked[0]:  # the first picked is ``ordinal``'s item
                 reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(picked) if i]
                 reading.source = "ordinal"
             else:

@@ -46,6 +46,9 @@ class Reply:
     abstained: bool = False
     # Set when the reply is not the intent's answer but a clarification ("unknown", "clarify").
     kind: str = ""
+    # Set when the answer is drawn from the message's own text (a pasted write-up, a described
+    # system), not from the conversation's subjects.
+    own_text: bool = False
     lines: list[str] = field(default_factory=list)
     cited: dict[str, None] = field(default_factory=dict)
     items: list[str] = field(default_factory=list)

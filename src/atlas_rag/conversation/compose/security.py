@@ -406,7 +406,7 @@ def write_techniques(ctx: Context, reply: Reply, ids: Sequence[str],
 
 @composes("threat_model")
 def threat_model(ctx: Context, reading: Reading) -> Reply:
-    reply = Reply(ctx.catalog)
+    reply = Reply(ctx.catalog, own_text=True)
     text = reading.question
     components = components_in(text)
     scores: dict[str, float] = {}
@@ -474,7 +474,7 @@ def sentence_evidence(ctx: Context, text: str) -> dict[str, float]:
 
 @composes("incident")
 def incident(ctx: Context, reading: Reading) -> Reply:
-    reply = Reply(ctx.catalog)
+    reply = Reply(ctx.catalog, own_text=True)
     found = map_text(ctx.retriever, reading.question, k=MAPPED + WEAKER,
                      max_chars=ctx.max_input_chars, min_confidence=WEAKER_CONFIDENCE)
     ranked = sorted(found, key=lambda h: -h.score)
