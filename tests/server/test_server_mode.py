@@ -247,6 +247,30 @@ def test_rebuild_publishes_a_new_generation_that_a_reader_sees_after_refresh(
     assert collections(server_url, prefix) == expected
 
 
+def test_example_questions_are_stored_read_and_pruned_on_the_server(
+    tmp_path: Path, server_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import atlas_rag.indexer as indexer
+    from atlas_rag.store import Store
+
+    monkeypatch.setattr(indexer, "example_questions",
+                        lambda: [("zanzibar quokka drawers rattled", "AML.T0902")])
+    built = build_fixture(tmp_path, chroma_url=server_url, collection_prefix=prefix)
+    generations = [built.report.generation]
+    assert f"{prefix}-{generations[0]}-examples" in collections(server_url, prefix)
+    stored = Store(built.settings).current().read_examples()
+    assert stored is not None and stored.atlas_ids == ["AML.T0902"]
+    found = open_rag(built).retriever.rank("zanzibar quokka drawers rattled")
+    assert "examples" in next(how for i, _, how, _ in found if i == "AML.T0902")
+    for _ in range(3):
+        generations.append(build_index(FIXTURE_RELEASE, built.corpus_dir, built.index_dir,
+                                       settings=built.settings,
+                                       embedder=FakeEmbedder()).generation)
+    assert collections(server_url, prefix) == {f"{prefix}-current"} | {
+        f"{prefix}-{g}-{kind}" for g in generations[-3:] for kind in ("chunks", "pages", "examples")
+    }
+
+
 # --------------------------------------------------------------------------- server not there
 
 

@@ -14,6 +14,7 @@ from atlas_rag.conversation.state import (
     points_back,
     read_state,
     recent_subjects,
+    without_ordinal,
 )
 from atlas_rag.conversation.vocabulary import shifts_topic, without_defining, without_opening
 
@@ -76,6 +77,16 @@ def test_a_long_message_still_picks_by_a_marked_ordinal() -> None:
     assert find_ordinal(f"{story} #2") == 2
     assert find_ordinal(f"{story} the second one") == 2
     assert find_ordinal(f"{story} the second") is None
+
+
+def test_only_the_words_that_pick_are_taken_out() -> None:
+    assert "second" not in without_ordinal("what about the second one")
+    story = ("ticket 4411: returns at one store were all marked verified by the same associate "
+             "for three months, and after the last two retrains the fraud model quietly stopped "
+             "flagging that pattern, "
+             "see #2")
+    kept = without_ordinal(story)
+    assert "the last two retrains" in kept and "#2" not in kept
 
 
 @pytest.mark.parametrize("text", ["how do I stop it?", "its mitigations", "and those?",

@@ -267,8 +267,13 @@ def _position(match: re.Match[str]) -> int | None:
 
 
 def without_ordinal(text: str) -> str:
-    """``text`` without the words that pick a list position ("#3", "the second one")."""
-    return _ORDINAL_RE.sub(" ", text)
+    """``text`` without the words that pick a list position ("#3", "the second one"); the
+    ordinals of a long message's own story stay (see ``_picking``)."""
+    kept, start = [], 0
+    for match in _picking(text):
+        kept.append(text[start:match.start()])
+        start = match.end()
+    return " ".join([*kept, text[start:]])
 
 
 # A case study's step by its number: "step 2", "the 2nd step", "the very first step", "last
