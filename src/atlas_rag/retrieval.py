@@ -34,7 +34,7 @@ STEP_WORDS = (10, 30)
 # The example questions nearest a query vote for the objects answering them, each vote its
 # similarity to this power: a near paraphrase counts far more than a loose one. Chosen on the
 # dev conversations' first turns (README): hit@1 moved alike for 10-30 neighbours, powers 1-8
-# and weights 0.7-2.
+# and weights 0.5-3.
 EXAMPLE_NEIGHBOURS = 20
 EXAMPLE_SHARPNESS = 4
 EXAMPLE_WEIGHT = 1.0
