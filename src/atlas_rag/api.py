@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from .indexer import BuildReport, build, manifest_problem
 from .mapping import map_text
 from .records import Record
 from .rerank import CrossEncoderReranker
-from .retrieval import ChunkRef, Hit, Retriever
+from .retrieval import ChunkRef, ExampleSearch, Hit, Retriever
 from .settings import Settings
-from .store import Generation, Store, StoreBackend
+from .store import Generation, Store, StoreBackend, StoredExamples
 from .tuning import embedder_for
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ def exact_nearest(matrix: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best], kind="stable")]
     return [(int(i), float(scores[i])) for i in best]
+
+
+def _example_search(examples: StoredExamples,
+                    vector: Callable[[str], np.ndarray]) -> ExampleSearch:
+    """Nearest stored example questions to a query, as (answering object, cosine) pairs; the
+    query's vector is the one dense search uses."""
+
+    def nearest(query: str, k: int) -> list[tuple[str, float]]:
+        return [(examples.atlas_ids[row], score)
+                for row, score in exact_nearest(examples.embeddings, vector(query), k)]
+
+    return nearest
 
 
 def default_embedder(settings: Settings) -> Embedder:
@@ -182,15 +194,12 @@ class AtlasRAG:
         def dense(query: str, k: int) -> list[tuple[int, float]]:
             return exact_nearest(matrix, vector(query), k)
 
-        def nearest_examples(query: str, k: int) -> list[tuple[str, float]]:
-            assert examples is not None
-            return [(examples.atlas_ids[row], score)
-                    for row, score in exact_nearest(examples.embeddings, vector(query), k)]
-
         retriever = Retriever(
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth, prefetch=prefetch,
-            examples=nearest_examples if examples is not None else None,
+            examples=_example_search(examples, vector) if examples is not None else None,
+            example_questions=(list(zip(examples.texts, examples.atlas_ids, strict=True))
+                               if examples is not None else ()),
         )
         answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars,
                                     whole_words(self.settings.model_path))

@@ -149,8 +149,14 @@ def build(
 
         # Example questions in users' words vote for the objects answering them at search
         # time (retrieval.examples_signal); embedded like queries, by the query model.
+        # A question the published index embedded with the same query model keeps its vector.
         examples = [(text, atlas_id) for text, atlas_id in example_questions() if atlas_id in catalog]
-        example_vectors = (query_embedder or embedder).embed([text for text, _ in examples])
+        asker = query_embedder or embedder
+        known = _previous_example_vectors(store, asker)
+        unknown = [text for text in dict.fromkeys(text for text, _ in examples) if text not in known]
+        known.update(zip(unknown, asker.embed(unknown) if unknown else [], strict=True))
+        example_vectors = np.asarray([known[text] for text, _ in examples], dtype=np.float32)
+        logger.info("%d example questions, %d to embed", len(examples), len(unknown))
 
         manifest = {
             "format": INDEX_FORMAT,
@@ -265,6 +271,26 @@ def _previous_vectors(store: StoreBackend, embedder: Embedder) -> dict[str, np.n
         for n, meta in enumerate(stored.metadatas)
         if meta.get("content_hash")
     }
+
+
+def _previous_example_vectors(store: StoreBackend, asker: Embedder) -> dict[str, np.ndarray]:
+    """Vectors of the published index's example questions by text, when the same model
+    embedded them."""
+    if store.current_name() is None:
+        return {}
+    try:
+        generation = store.current()
+        manifest = generation.manifest()
+        if (manifest.get("query_model") != asker.name
+                or manifest.get("dimension") != asker.dimension):
+            return {}
+        stored = generation.read_examples()
+    except (IndexIncompatibleError, ValueError, KeyError) as exc:
+        logger.warning("cannot reuse example vectors of the current index: %s", exc)
+        return {}
+    if stored is None:
+        return {}
+    return dict(zip(stored.texts, stored.embeddings, strict=True))
 
 
 def _write_generation(

@@ -60,9 +60,10 @@ def _chroma_settings() -> ChromaSettings:
 
 @dataclass
 class StoredExamples:
-    """The example questions in users' words an index holds: the object answering each, and
-    each question's vector (by the model that embeds queries)."""
+    """The example questions in users' words an index holds: each question's text, the object
+    answering it, and its vector (by the model that embeds queries)."""
 
+    texts: list[str]
     atlas_ids: list[str]
     embeddings: np.ndarray
 
@@ -163,15 +164,18 @@ class Generation:
             collection = self.examples()
         except NotFoundError:
             return None
+        texts: list[str] = []
         ids: list[str] = []
         vectors: list[np.ndarray] = []
         for offset in range(0, collection.count(), BATCH):
-            got = collection.get(include=["metadatas", "embeddings"], limit=BATCH, offset=offset)
+            got = collection.get(include=["documents", "metadatas", "embeddings"], limit=BATCH,
+                                 offset=offset)
+            texts += [text or "" for text in got["documents"]]
             ids += [str(m.get("atlas_id")) for m in got["metadatas"]]
             vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
         if not ids:
             return None
-        return StoredExamples(ids, np.vstack(vectors))
+        return StoredExamples(texts, ids, np.vstack(vectors))
 
     def vector_store(self) -> Any:
         """This generation's chunks as a llama-index vector store."""

@@ -260,6 +260,7 @@ def test_example_questions_are_stored_read_and_pruned_on_the_server(
     assert f"{prefix}-{generations[0]}-examples" in collections(server_url, prefix)
     stored = Store(built.settings).current().read_examples()
     assert stored is not None and stored.atlas_ids == ["AML.T0902"]
+    assert stored.texts == ["zanzibar quokka drawers rattled"]
     found = open_rag(built).retriever.rank("zanzibar quokka drawers rattled")
     assert "examples" in next(how for i, _, how, _ in found if i == "AML.T0902")
     for _ in range(3):

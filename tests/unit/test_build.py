@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from atlas_rag import (
@@ -355,8 +356,37 @@ def test_the_example_questions_answered_in_the_release_are_stored_and_vote(
     assert rag.manifest["examples"] == 2
     stored = Store(built.settings).current().read_examples()
     assert stored is not None and stored.atlas_ids == ["AML.T0902", "AML.T0904"]
+    assert stored.texts == ["zanzibar quokka drawers rattled", "pelican umbrella sorting"]
     found = rag.retriever.rank("zanzibar quokka drawers rattled")
     assert "examples" in next(how for i, _, how, _ in found if i == "AML.T0902")
+    # The stored questions' words find their object too, on their own.
+    assert rag.retriever.search("pelican", k=1, weights={"examples": 0.0, "dense": 0.0,
+                                                         "page_bm25": 0.0, "chunk_bm25": 0.0,
+                                                         "steps": 0.0})[0].id == "AML.T0904"
+
+
+def test_a_rebuild_embeds_only_example_questions_it_has_not_embedded_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import atlas_rag.indexer as indexer
+
+    questions = [("zanzibar quokka drawers rattled", "AML.T0902")]
+    monkeypatch.setattr(indexer, "example_questions", lambda: questions)
+    built = build_fixture(tmp_path)
+    again = FakeEmbedder()
+    _rebuild(built, again)
+    assert again.embedded == 0
+    questions.append(("pelican umbrella sorting", "AML.T0904"))
+    once_more = FakeEmbedder()
+    _rebuild(built, once_more)
+    assert once_more.embedded == 1
+    stored = Store(built.settings).current().read_examples()
+    assert stored is not None and stored.texts == [text for text, _ in questions]
+    assert np.allclose(stored.embeddings, FakeEmbedder().embed([t for t, _ in questions]))
+    # Another query model embeds every question again.
+    other = FakeEmbedder(name="another-model")
+    _rebuild(built, other)
+    assert other.embedded == built.report.chunks + len(questions)
 
 
 def test_an_index_without_example_questions_is_searched_without_their_votes(

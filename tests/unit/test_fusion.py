@@ -227,3 +227,23 @@ def test_example_votes_for_objects_missing_from_the_index_are_ignored(catalog: C
 def test_without_stored_examples_the_signal_is_off(catalog: Catalog) -> None:
     retriever = Retriever(catalog, CHUNKS, _scripted({0: 0.9}))
     assert all("examples" not in how for _, _, how, _ in retriever.rank("zebra quilt"))
+
+
+def test_words_users_ask_an_object_with_find_it(catalog: Catalog) -> None:
+    # "gull" is in no chunk; two example questions answered by the ledger use it, and one
+    # answered by an object the index lacks uses it too.
+    asked = [("can a gull peck open the silo", LEDGER), ("gull droppings on the vault?", LEDGER),
+             ("the lantern keeper's hours", BEACON), ("gull season", "AML.T0999")]
+    plain = Retriever(catalog, CHUNKS, _scripted({5: 0.6, 6: 0.5}))
+    asked_with = Retriever(catalog, CHUNKS, _scripted({5: 0.6, 6: 0.5}), example_questions=asked)
+    assert _order(plain, "gull attack")[0] == CLONING
+    order = _order(asked_with, "gull attack")
+    assert order[0] == LEDGER and "AML.T0999" not in order
+    assert "examples" in next(how for i, _, how, _ in asked_with.rank("gull attack") if i == LEDGER)
+
+
+def test_words_of_the_example_questions_count_with_their_weight(catalog: Catalog) -> None:
+    asked = [("can a gull peck open the silo", LEDGER)]
+    off = Retriever(catalog, CHUNKS, _scripted({5: 0.6, 6: 0.5}), example_questions=asked,
+                    weights={"example_words": 0.0})
+    assert _order(off, "gull attack")[0] == CLONING
