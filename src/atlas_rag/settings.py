@@ -84,7 +84,8 @@ class Settings:
     rerank_depth: int = _doc("How many of the best results the cross-encoder re-orders.", default=20)
     signal_weights: str = _doc(
         "Weights of the retrieval signals in the fusion, as name=weight pairs separated by "
-        "commas (chunk_bm25, page_bm25, dense, steps, examples). Empty: the measured defaults.",
+        "commas (chunk_bm25, page_bm25, dense, steps, examples, example_words). Empty: the "
+        "measured defaults.",
         default="",
     )
     max_query_chars: int = _doc("Longest search query accepted, in characters.", default=4000)
