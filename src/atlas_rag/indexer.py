@@ -148,8 +148,9 @@ def build(
         vectors.update({c.content_hash: fresh[i] for i, c in enumerate(missing)})
 
         # Example questions in users' words vote for the objects answering them at search
-        # time (retrieval.examples_signal); embedded like queries, by the query model.
-        # A question the published index embedded with the same query model keeps its vector.
+        # time, by their vectors and by their words (retrieval.examples_signal and
+        # example_words_signal); embedded like queries, by the query model. A question the
+        # published index embedded with the same query model keeps its vector.
         examples = [(text, atlas_id) for text, atlas_id in example_questions() if atlas_id in catalog]
         asker = query_embedder or embedder
         known = _previous_example_vectors(store, asker)
