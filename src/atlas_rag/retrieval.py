@@ -39,8 +39,8 @@ EXAMPLE_NEIGHBOURS = 20
 EXAMPLE_SHARPNESS = 4
 EXAMPLE_WEIGHT = 1.0
 # The same questions' words, taken together per object, as one BM25 document each: a word
-# users use for an object that its ATLAS text lacks ("sticker", "picklescan") finds it even
-# when no single question is near the query as a whole. Chosen on the dev conversations:
+# users use for an object that its ATLAS text lacks ("sticker", "picklescan") counts for it
+# even when no single question is near the query as a whole. Chosen on the dev conversations:
 # first-turn hit@1 moved alike for weights 1-3; whole dev turns were best at 1.
 EXAMPLE_WORDS_WEIGHT = 1.0
 # Chunks made to summarise their page: a hit found by one quotes the description instead.
