@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from atlas_rag.evaluation.conversations import check_turn
 from atlas_rag.evaluation.metrics import (
     bootstrap_ci,
     hit_at,
@@ -94,3 +95,11 @@ def test_gates_fail_below_a_threshold_or_behind_a_baseline() -> None:
     tie = _report(0.85, 0.87)  # within the tolerance
     check_gates(tie, thresholds)
     assert tie.passed
+
+
+def test_a_turn_checks_the_numbers_a_count_asks_for() -> None:
+    turn = {"number": [17, 40]}
+    assert check_turn(turn, "17 incidents and 40 exercises (57 in all).", [], False) == []
+    # A number only inside an ID or a larger number is not the count.
+    assert check_turn(turn, "AML.T0017 has 400 steps and 40 more.", [], False) == ["no number 17"]
+    assert check_turn({"number": [5]}, "It has 5.", [], False) == []

@@ -4,11 +4,13 @@ A turn passes when every check it carries holds:
 - ``cite``: every one of these IDs is cited;
 - ``lead``: at least one of these IDs appears in the first ``LEAD_CHARS`` characters;
 - ``abstain``: the answer abstains exactly when this says so;
-- ``no_citations``: the answer cites nothing (small talk).
+- ``no_citations``: the answer cites nothing (small talk);
+- ``number``: every one of these numbers is written in the answer (a count asked for).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +22,7 @@ from .sets import read_jsonl
 
 LEAD_CHARS = 400
 SPLITS = ("dev", "test")
-CHECKS = {"cite", "lead", "abstain", "no_citations"}
+CHECKS = {"cite", "lead", "abstain", "no_citations", "number"}
 
 
 def check_turn(turn: dict[str, Any], text: str, citations: Sequence[str], abstained: bool) -> list[str]:
@@ -36,7 +38,16 @@ def check_turn(turn: dict[str, Any], text: str, citations: Sequence[str], abstai
         failed.append("abstained" if abstained else "did not abstain")
     if turn.get("no_citations") and citations:
         failed.append(f"cited {', '.join(citations[:3])}")
+    numbers = [n for n in turn.get("number") or [] if not _says_number(text, n)]
+    if numbers:
+        failed.append(f"no number {', '.join(map(str, numbers))}")
     return failed
+
+
+def _says_number(text: str, number: int) -> bool:
+    """``number`` is written in ``text`` as a number of its own (not a digit of an ID such as
+    AML.T0017 or of a larger number)."""
+    return re.search(rf"(?<![\w.]){number}(?![\w.]\d|\d)", text) is not None
 
 
 def run_conversation(rag: AtlasRAG, conversation: dict[str, Any]) -> list[dict[str, Any]]:
