@@ -541,6 +541,9 @@ def test_a_count_names_what_it_counted_and_a_follow_up_can_pick_from_it(rag: Atl
     answer = compose(rag, "how many mitigations are there", "count", "mitigation")
     assert "**3** mitigations" in lead(answer)
     assert {"AML.M0901", "AML.M0902", "AML.M0903"} <= set(answer.citations)
+    # The release as it stands ("now", "currently") is the whole release, not a description.
+    for asked in ("how many mitigations are there now", "how many mitigations currently"):
+        assert "**3** mitigations" in lead(compose(rag, asked, "count", "mitigation"))
     second = compose(rag, "the second one", "explain", "mitigation",
                      history=[("how many mitigations are there", answer.text)])
     assert lead(second).startswith("_Item 2") or "AML.M0902" in lead(second)

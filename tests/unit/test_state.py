@@ -61,6 +61,10 @@ def test_ordinal_references_are_read(text: str, expected: int) -> None:
         "what is AML.T0051",
         "we have 3 models in production and 12 GPUs",
         "last week someone stole our model",
+        # An ordinal before a noun of time, events or place orders the user's own story.
+        "how did they get hold of the weights in the first place",
+        "what changed since the last time we looked at the tool list",
+        "the second attempt went through the gateway",
         # In a long story "the last" and "the first" are of the story, not picks of a list.
         "ticket 4411: returns at one store were all marked verified by the same associate for "
         "three months, all tied to two addresses, and after the last two retrains the fraud "

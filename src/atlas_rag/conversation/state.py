@@ -22,12 +22,17 @@ ORDINAL_WORDS = {
     "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "last": -1,
     "final": -1, "penultimate": -2, "1st": 1, "2nd": 2, "3rd": 3,
 }
+# "the first place", "the last time", "the second attempt": an ordinal before a noun of time,
+# of a sequence of events or of place orders the user's own story, not the list shown. A
+# closed class of English nouns (and the idiom "in the first place"), not words of any question.
+_OWN_STORY = (r"(?!\s+(?:place|time|times|thing|things|try|attempt|stage|phase|half|week|month"
+              r"|year|day|night|quarter|sprint|release|version|round|glance|instance)\b)")
 # An ordinal word counts when it is used as one ("the second", "second one", "2nd", or the
 # whole message: "and last?"), not as an adverb ("what should we fix first").
 _ORDINAL_RE = re.compile(
     r"#\s?(?P<hash>\d{1,2})\b|\b(?:number|no\.?|nr\.?|item|option|step|entry)\s?(?P<num>\d{1,2})\b"
     r"|\b(?P<nth>\d{1,2})(?:st|nd|rd|th)\b"
-    r"|\bthe\s+(?:very\s+)?(?P<word>" + "|".join(ORDINAL_WORDS) + r")\b"
+    r"|\bthe\s+(?:very\s+)?(?P<word>" + "|".join(ORDINAL_WORDS) + r")\b" + _OWN_STORY +
     r"|\b(?P<word_one>" + "|".join(ORDINAL_WORDS) + r")\s+(?:one|item|entry|option|step)\b"
     r"|^\W*(?:and\s+)?(?P<bare>\d{1,2})\W*$"
     r"|^\W*(?:and|or|then|now)?\s*(?P<alone>" + "|".join(ORDINAL_WORDS) + r")\W*$",
