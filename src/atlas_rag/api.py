@@ -194,12 +194,16 @@ class AtlasRAG:
         def dense(query: str, k: int) -> list[tuple[int, float]]:
             return exact_nearest(matrix, vector(query), k)
 
+        # An index built before the example questions were stored searches without them.
+        example_search: ExampleSearch | None = None
+        asked: list[tuple[str, str]] = []
+        if examples is not None:
+            example_search = _example_search(examples, vector)
+            asked = list(zip(examples.texts, examples.atlas_ids, strict=True))
         retriever = Retriever(
             catalog, chunks, dense, self.settings.max_query_chars, weights=self.settings.weights(),
             reranker=self.reranker, rerank_depth=self.settings.rerank_depth, prefetch=prefetch,
-            examples=_example_search(examples, vector) if examples is not None else None,
-            example_questions=(list(zip(examples.texts, examples.atlas_ids, strict=True))
-                               if examples is not None else ()),
+            examples=example_search, example_questions=asked,
         )
         answerer = GroundedAnswerer(catalog, retriever, self.intents, self.settings.max_input_chars,
                                     whole_words(self.settings.model_path))

@@ -11,9 +11,10 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from .tuning import base_embedder, example_questions, questions_digest
 from .tuning import query_embedder as tuned_query_embedder
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # 2: every page also has a lead chunk (its first sentences under its bare name).
 # 3: tactic pages carry their matrix position.
@@ -255,17 +257,9 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
 
 def _previous_vectors(store: StoreBackend, embedder: Embedder) -> dict[str, np.ndarray]:
     """Vectors of the published index by chunk hash, when it used the same model."""
-    if store.current_name() is None:
-        return {}
-    try:
-        generation = store.current()
-        if manifest_problem(generation.manifest(), embedder):
-            return {}
-        stored = generation.read_chunks(with_embeddings=True)
-    except (IndexIncompatibleError, ValueError, KeyError) as exc:
-        logger.warning("cannot reuse vectors of the current index: %s", exc)
-        return {}
-    if stored.embeddings is None:
+    stored = _published(store, lambda manifest: not manifest_problem(manifest, embedder),
+                        lambda generation: generation.read_chunks(with_embeddings=True))
+    if stored is None or stored.embeddings is None:
         return {}
     return {
         str(meta.get("content_hash")): stored.embeddings[n]
@@ -277,21 +271,25 @@ def _previous_vectors(store: StoreBackend, embedder: Embedder) -> dict[str, np.n
 def _previous_example_vectors(store: StoreBackend, asker: Embedder) -> dict[str, np.ndarray]:
     """Vectors of the published index's example questions by text, when the same model
     embedded them."""
+    stored = _published(store, lambda manifest: (manifest.get("query_model") == asker.name
+                                                 and manifest.get("dimension") == asker.dimension),
+                        lambda generation: generation.read_examples())
+    return {} if stored is None else dict(zip(stored.texts, stored.embeddings, strict=True))
+
+
+def _published(store: StoreBackend, same_model: Callable[[dict[str, Any]], bool],
+               read: Callable[[Generation], T | None]) -> T | None:
+    """What ``read`` takes from the published generation, when ``same_model`` accepts the
+    manifest it was built with; None when there is none, another model built it, or it cannot
+    be read (the build then embeds everything again)."""
     if store.current_name() is None:
-        return {}
+        return None
     try:
         generation = store.current()
-        manifest = generation.manifest()
-        if (manifest.get("query_model") != asker.name
-                or manifest.get("dimension") != asker.dimension):
-            return {}
-        stored = generation.read_examples()
+        return read(generation) if same_model(generation.manifest()) else None
     except (IndexIncompatibleError, ValueError, KeyError) as exc:
-        logger.warning("cannot reuse example vectors of the current index: %s", exc)
-        return {}
-    if stored is None:
-        return {}
-    return dict(zip(stored.texts, stored.embeddings, strict=True))
+        logger.warning("cannot reuse vectors of the current index: %s", exc)
+        return None
 
 
 def _write_generation(
