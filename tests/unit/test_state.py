@@ -8,6 +8,7 @@ from atlas_rag.catalog import Catalog
 from atlas_rag.conversation.state import (
     answer_items,
     find_ordinal,
+    find_ordinals,
     find_step_number,
     history_turns,
     item_texts,
@@ -73,6 +74,21 @@ def test_ordinal_references_are_read(text: str, expected: int) -> None:
 )
 def test_words_that_are_not_ordinal_references(text: str) -> None:
     assert find_ordinal(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("how is #1 different from #2", [1, 2]),
+        ("compare the first and last of those", [1, -1]),  # a word joined to a pick
+        ("the second, third and fourth", [2, 3, 4]),
+        ("the second vs the third one", [2, 3]),
+        ("the first one, and last week we saw it again", [1]),  # "last week" is a time
+        ("what should we fix first and last", []),  # adverbs, no pick to join
+    ],
+)
+def test_every_position_a_message_picks_is_read_in_order(text: str, expected: list[int]) -> None:
+    assert find_ordinals(text) == expected
 
 
 def test_a_long_message_still_picks_by_a_marked_ordinal() -> None:

@@ -247,9 +247,23 @@ def find_ordinal(text: str) -> int | None:
 
 
 def find_ordinals(text: str) -> list[int]:
-    """Every list position a message points at, in order ("how is #1 different from #2")."""
-    found = [_position(match) for match in _picking(text)]
+    """Every list position a message points at, in order ("how is #1 different from #2"; "the
+    first and last of those": an ordinal word joined to a pick is a pick too)."""
+    found: list[int | None] = []
+    for match in _picking(text):
+        found.append(_position(match))
+        joined = _JOINED_RE.match(text, match.end())
+        while joined:  # "the second, third and fourth"
+            found.append(ORDINAL_WORDS[joined.group("joined").lower()])
+            joined = _JOINED_RE.match(text, joined.end())
     return list(dict.fromkeys(p for p in found if p is not None))
+
+
+# "the first and last", "the second or third": an ordinal word right after a pick and a
+# conjunction picks as well (English coordination; the closed classes of ordinals and of
+# "and", "or", "vs").
+_JOINED_RE = re.compile(r"\s*(?:,|and|or|vs\.?|versus|&)\s+(?:the\s+)?(?P<joined>"
+                        + "|".join(ORDINAL_WORDS) + r")\b" + _OWN_STORY, re.IGNORECASE)
 
 
 def _picking(text: str) -> Iterator[re.Match[str]]:
