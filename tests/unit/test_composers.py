@@ -115,6 +115,15 @@ def test_an_ordinal_picks_the_item_of_the_last_list_and_says_so(rag: AtlasRAG) -
     assert find_ids(answer.text)[0] == "AML.T0901.001"
 
 
+def test_a_marked_pick_beside_a_named_object_is_the_subject_first(rag: AtlasRAG) -> None:
+    first = compose(rag, "which techniques does AML.M0901 address?", "list", "technique")
+    reader = rag.answerer.reader
+    reading = reader.read("the 3rd one - why is that harvest siphoning??", [("q", first.text)])
+    assert reading.subject_ids()[:2] == ["AML.T0903", "AML.TA0903"]
+    # Unmarked, the name the message says is its subject ("the last" may be of its own story).
+    assert reader.read("why is the last harvest siphoning", [("q", first.text)]).subject_ids() == ["AML.TA0903"]
+
+
 def test_an_ordinal_past_the_end_asks_which(rag: AtlasRAG) -> None:
     first = compose(rag, "which techniques does AML.M0901 address?", "list", "technique")
     answer = compose(rag, "the fifth one", "explain", history=[("q", first.text)])

@@ -244,7 +244,7 @@ class Reader:
             self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         pointed = find_ordinal(question) if state.items else None
-        ordinal = pointed if not confident else None
+        ordinal = pointed if not confident or _MARKED_ORDINAL.search(question) else None
         picking = bool(_PICKING.search(question))
         clues = Clues(question, state, links, prediction, ordinal, picking,
                       at_list=bool(state.items) and pointed is None
@@ -309,6 +309,15 @@ class Reader:
         own = [self._confirmed(reading, link) for link in reading.links.links
                if link.confidence >= OWN_SUBJECT and not self._common_word(reading, link)]
         state = reading.state
+        if own and ordinal is not None:
+            # "the 3rd one - why is that initial access": the item picked, then what is named.
+            picked = [state.item(n) for n in find_ordinals(reading.question)]
+            if picked and picked[0]:
+                reading.ordinal = ordinal
+                ids = list(dict.fromkeys([*(i for i in picked if i), *(link.id for link in own)]))
+                reading.subjects = [Link(i, 1.0, "ordinal") for i in ids]
+                reading.source = "ordinal"
+                return
         if own:
             reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
             return
@@ -673,6 +682,11 @@ class Reader:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
                 if t not in ASKING_TERMS and t not in STOPWORDS and not t.isdigit()]
+
+
+# A pick marked as one ("#3", "the 3rd", "the second one"): formal forms.
+_MARKED_ORDINAL = re.compile(r"#\s?\d|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:" + "|".join(ORDINAL_WORDS)
+                             + r")\s+(?:one|item|entry|option)\b", re.IGNORECASE)
 
 
 def _sure(found: list[Link]) -> Link | None:
