@@ -98,6 +98,17 @@ def test_compare_puts_both_side_by_side_with_a_difference_up_front(rag: AtlasRAG
     assert "| Tactics |" in answer.text and "Shared mitigations" in answer.text
 
 
+def test_a_comparison_of_three_shows_all_three(rag: AtlasRAG) -> None:
+    answer = compose(rag, "compare AML.T0901, AML.T0903 and AML.T0904", "compare")
+    assert set(find_ids(lead(answer))) >= {"AML.T0901", "AML.T0903", "AML.T0904"}
+    assert answer.items == ["AML.T0901", "AML.T0903", "AML.T0904"]  # "the second one" follows
+    header = next(line for line in answer.text.splitlines() if line.startswith("| |"))
+    assert header.count("|") == 5  # a column each
+    # Two sides stay a two-column comparison.
+    two = compose(rag, "compare AML.T0901 and AML.T0903", "compare")
+    assert next(line for line in two.text.splitlines() if line.startswith("| |")).count("|") == 4
+
+
 def test_attack_lists_techniques_by_tactic_with_their_own_sentences(rag: AtlasRAG) -> None:
     answer = compose(rag, "how would someone copy our predictor through its endpoint?", "attack")
     assert "AML.T0903" in lead(answer)

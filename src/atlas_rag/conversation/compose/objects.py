@@ -245,10 +245,13 @@ def compare(ctx: Context, reading: Reading) -> Reply:
     if reading.source == "history" and ids:
         # The last answer's subjects, of the first one's kind (a technique, not its tactic).
         ids = [i for i in ids if _like(ctx, i, ids[0])]
-    if len(ids) < 2:
-        ids = _compared(ctx, reading, ids)
+    wanted = max(2, min(len(sides), MOST_COMPARED))
+    if len(ids) < wanted:
+        ids = _compared(ctx, reading, ids, wanted)
     if len(ids) < 2:
         return explain(ctx, reading)
+    if len(ids) > 2 and len(sides) > 2:
+        return _compare_many(ctx, [ctx.catalog.records[i] for i in ids[:wanted]])
     a, b = (ctx.catalog.records[i] for i in ids[:2])
     reply = Reply(ctx.catalog)
     reply.para(f"{reply.name(a.id)} and {reply.name(b.id)}: {_difference(ctx, reply, a, b)}")
@@ -281,8 +284,49 @@ def compare(ctx: Context, reading: Reading) -> Reply:
     return reply
 
 
-def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
-    """The two things a comparison names, each linked on its own."""
+# "guidelines vs guardrails vs alignment": a comparison of up to this many sides shows them
+# all (a table wider than four columns no longer reads).
+MOST_COMPARED = 4
+
+
+def _compare_many(ctx: Context, records: list[Record]) -> Reply:
+    """Three or four objects side by side: what sets them apart in one sentence, each in one
+    line (numbered, so "the second one" can follow), a table, and the mitigations they share."""
+    reply = Reply(ctx.catalog)
+    kinds = {r.type for r in records}
+    parents = {r.parent for r in records}
+    if len(parents) == 1 and None not in parents and next(iter(parents)) in ctx.catalog:
+        how = (f"all are sub-techniques of {reply.name(str(next(iter(parents))), bold=False)}; "
+               "they differ in how it is done:")
+    elif kinds <= set(TECHNIQUE_TYPES) and len({tuple(sorted(r.tactics)) for r in records}) > 1:
+        how = "they serve different adversary goals: " + "; ".join(
+            f"{r.name} is used for {_tactic_names(ctx, r)}" for r in records) + "."
+    elif len(kinds) == 1:
+        how = f"all {len(records)} are {kind_name(records[0].type, 2)}; each in a sentence:"
+    else:
+        how = "; ".join(f"{r.name} is {kind_name(r.type)}" for r in records) + "."
+    reply.para(f"{join([reply.name(r.id) for r in records])}: {how}")
+    for record in records:
+        reply.item(record.id, f"{reply.name(record.id, bold=False)}: "
+                   f"{shorten(opening(record.description, 1, 200), 200)}")
+    related = "techniques" if kinds & {"mitigation", "case-study"} else "mitigations"
+    rows = [("Kind", [kind_name(r.type) for r in records]),
+            ("Tactics", [_tactic_names(ctx, r) for r in records]),
+            ("Mitigations" if related == "mitigations" else "Techniques",
+             [str(len(r.mitigations if related == "mitigations" else r.techniques)) for r in records])]
+    table = ["| | " + " | ".join(f"{r.name} ({reply.ref(r.id)})" for r in records) + " |",
+             "|---|" + "---|" * len(records)]
+    table += [f"| {label} | " + " | ".join(_cell(c) for c in cells) + " |" for label, cells in rows]
+    reply.para("\n".join(table))
+    if related == "mitigations":
+        shared = sorted(set.intersection(*(set(r.mitigations) for r in records)))
+        if shared:
+            reply.para(f"**Mitigations all {len(records)} share:** {reply.names(shared, 6)}")
+    return reply
+
+
+def _compared(ctx: Context, reading: Reading, ids: list[str], wanted: int = 2) -> list[str]:
+    """The things a comparison names (``wanted`` of them), each linked on its own."""
     parts = [p for p in _sides(reading.question) if len(p) >= 3 and ctx.reader.subject_words(p)]
     types = TARGET_TYPES.get(reading.target)
     found = list(ids)
@@ -298,7 +342,8 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
         earlier = [i for i in earlier if ctx.catalog.records[i].type in types]
     for part in parts:
         links = ctx.linker.link(part).links or _item_named(ctx, reading, part, types if found else None)
-        if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
+        if not links and (len(found) + len(earlier) < min(wanted, 2)
+                          or ctx.reader.confident_search(part)):
             links = ctx.linker.search(ctx.linker.correct(part), types, 3)
             if len(ctx.reader.subject_words(part)) == 1:  # a bare term ("poisoning")
                 links = _same_level_first(ctx, links, found[:1])
@@ -307,7 +352,7 @@ def _compared(ctx: Context, reading: Reading, ids: list[str]) -> list[str]:
             found.append(link.id)
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
-    return found[:2]
+    return found[:max(wanted, 2)] if len(found) > 2 and len(parts) > 2 else found[:2]
 
 
 # "the X one": English's pro-form for one member of a set just shown.
