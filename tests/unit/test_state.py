@@ -12,6 +12,7 @@ from atlas_rag.conversation.state import (
     find_step_number,
     history_turns,
     item_texts,
+    marked_ordinal,
     points_back,
     read_state,
     recent_subjects,
@@ -89,6 +90,13 @@ def test_words_that_are_not_ordinal_references(text: str) -> None:
 )
 def test_every_position_a_message_picks_is_read_in_order(text: str, expected: list[int]) -> None:
     assert find_ordinals(text) == expected
+
+
+def test_a_marked_pick_is_told_from_a_bare_the_last() -> None:
+    for marked in ("the 3rd one - why is that", "#2 please", "item 4", "the last one there"):
+        assert marked_ordinal(marked), marked
+    for bare in ("why is the last initial access", "the last", "what about the first place"):
+        assert not marked_ordinal(bare), bare
 
 
 def test_a_long_message_still_picks_by_a_marked_ordinal() -> None:

@@ -39,6 +39,7 @@ from .state import (
     find_step_number,
     item_texts,
     latest_case_study,
+    marked_ordinal,
     points_back,
     read_state,
     recent_subjects,
@@ -244,7 +245,7 @@ class Reader:
             self.linker.correct(without_opening(question)))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         pointed = find_ordinal(question) if state.items else None
-        ordinal = pointed if not confident or _MARKED_ORDINAL.search(question) else None
+        ordinal = pointed if not confident or marked_ordinal(question) else None
         picking = bool(_PICKING.search(question))
         clues = Clues(question, state, links, prediction, ordinal, picking,
                       at_list=bool(state.items) and pointed is None
@@ -682,11 +683,6 @@ class Reader:
         """The words of ``text`` that could name a subject (not stopwords, not asking words)."""
         return [t for t in tokenize(self.linker.correct(text))
                 if t not in ASKING_TERMS and t not in STOPWORDS and not t.isdigit()]
-
-
-# A pick marked as one ("#3", "the 3rd", "the second one"): formal forms.
-_MARKED_ORDINAL = re.compile(r"#\s?\d|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:" + "|".join(ORDINAL_WORDS)
-                             + r")\s+(?:one|item|entry|option)\b", re.IGNORECASE)
 
 
 def _sure(found: list[Link]) -> Link | None:

@@ -246,6 +246,15 @@ def find_ordinal(text: str) -> int | None:
     return _position(match) if match else None
 
 
+def marked_ordinal(text: str) -> bool:
+    """The message picks a list position in a marked form ("#3", "item 2", "the 3rd", "the
+    second one"), not only by a bare "the last", which may be of its own story."""
+    return any(match.group("hash") or match.group("num") or match.group("nth")
+               or match.group("word_one")
+               or (match.group("word") and _MARKED_PICK.match(text, match.end()))
+               for match in _ORDINAL_RE.finditer(text))
+
+
 def find_ordinals(text: str) -> list[int]:
     """Every list position a message points at, in order ("how is #1 different from #2"; "the
     first and last of those": an ordinal word joined to a pick is a pick too)."""
