@@ -294,10 +294,10 @@ def _compare_many(ctx: Context, records: list[Record]) -> Reply:
     line (numbered, so "the second one" can follow), a table, and the mitigations they share."""
     reply = Reply(ctx.catalog)
     kinds = {r.type for r in records}
-    parents = {r.parent for r in records}
-    if len(parents) == 1 and None not in parents and next(iter(parents)) in ctx.catalog:
-        how = (f"all are sub-techniques of {reply.name(str(next(iter(parents))), bold=False)}; "
-               "they differ in how it is done:")
+    parent = records[0].parent
+    if parent and parent in ctx.catalog and all(r.parent == parent for r in records):
+        how = (f"all are sub-techniques of {reply.name(parent, bold=False)}; they differ in how "
+               "it is done:")
     elif kinds <= set(TECHNIQUE_TYPES) and len({tuple(sorted(r.tactics)) for r in records}) > 1:
         how = "they serve different adversary goals: " + "; ".join(
             f"{r.name} is used for {_tactic_names(ctx, r)}" for r in records) + "."
@@ -342,8 +342,7 @@ def _compared(ctx: Context, reading: Reading, ids: list[str], wanted: int = 2) -
         earlier = [i for i in earlier if ctx.catalog.records[i].type in types]
     for part in parts:
         links = ctx.linker.link(part).links or _item_named(ctx, reading, part, types if found else None)
-        if not links and (len(found) + len(earlier) < min(wanted, 2)
-                          or ctx.reader.confident_search(part)):
+        if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
             links = ctx.linker.search(ctx.linker.correct(part), types, 3)
             if len(ctx.reader.subject_words(part)) == 1:  # a bare term ("poisoning")
                 links = _same_level_first(ctx, links, found[:1])
@@ -352,7 +351,7 @@ def _compared(ctx: Context, reading: Reading, ids: list[str], wanted: int = 2) -
             found.append(link.id)
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
-    return found[:max(wanted, 2)] if len(found) > 2 and len(parts) > 2 else found[:2]
+    return found[:wanted if len(parts) > 2 else 2]
 
 
 # "the X one": English's pro-form for one member of a set just shown.
