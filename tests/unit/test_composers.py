@@ -98,6 +98,11 @@ def test_compare_puts_both_side_by_side_with_a_difference_up_front(rag: AtlasRAG
     assert "| Tactics |" in answer.text and "Shared mitigations" in answer.text
 
 
+def test_a_count_by_type_counts_every_type_named(rag: AtlasRAG) -> None:
+    answer = compose(rag, "how many case studies are incidents vs exercises", "count", "case_study")
+    assert "**1** case study of type “incident” (and **1** of type “exercise”)" in lead(answer)
+
+
 def test_a_comparison_of_three_shows_all_three(rag: AtlasRAG) -> None:
     answer = compose(rag, "compare AML.T0901, AML.T0903 and AML.T0904", "compare")
     assert set(find_ids(lead(answer))) >= {"AML.T0901", "AML.T0903", "AML.T0904"}

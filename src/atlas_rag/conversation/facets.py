@@ -30,6 +30,9 @@ class Facet:
     words: frozenset[str]  # the question's terms the facet used up
     ordered: bool = False  # ``kept`` is in the order to show (newest first), not a set
     notes: tuple[tuple[str, str], ...] = ()  # what to say beside each kept object ("17 case studies")
+    # The other values of the field the question names, each with how many objects hold it
+    # ("incidents vs exercises": 40 of type “exercise”).
+    also: tuple[tuple[str, int], ...] = ()
 
 
 FacetFunction = Callable[[str, Catalog, Sequence[Record]], Facet | None]
@@ -70,7 +73,10 @@ def case_study_type_facet(question: str, catalog: Catalog,
         return None
     wanted = min(named, key=lambda v: terms.index(stem(v.lower())))
     kept = tuple(r.id for r in records if r.extra.get("case_study_type") == wanted)
-    return Facet(kept, f"of type “{wanted}”", frozenset(stem(v.lower()) for v in named))
+    also = tuple((f"of type “{v}”", sum(r.extra.get("case_study_type") == v for r in records))
+                 for v in sorted(named) if v != wanted)
+    return Facet(kept, f"of type “{wanted}”", frozenset(stem(v.lower()) for v in named),
+                 also=also)
 
 
 def _field_values_named(question: str, values: set[str]) -> list[str]:

@@ -26,7 +26,7 @@ from ..knowledge import (
 )
 from ..linking import NAMED_HOW
 from ..reader import Reading, asks_jointly, points_at_one, points_at_several
-from ..reply import Reply, hit_of, kind_name
+from ..reply import Reply, hit_of, join, kind_name
 from .base import COMPOSERS, Context, case_studies_line, composes, may_seek_incidents, relative
 from .objects import card
 
@@ -357,6 +357,9 @@ def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
         ids = [h.id for h in relative(found, SEARCH_SHARE, SEARCH_LIST)]
     kind = "technique" if "technique" in types else types[0]
     label = " and ".join(f.label for f in facets)
+    # "how many are incidents vs exercises": the other values named, counted too.
+    also = [f"**{n}** {other}" for f in facets for other, n in f.also]
+    label += f" (and {join(also)})" if also and len(facets) == 1 else ""
     noun = kind_name(kind, len(ids))
     if not ids:
         reply.para(f"ATLAS {ctx.catalog.version} has no {kind_name(kind, 2)} {label}"
@@ -364,6 +367,12 @@ def _faceted(ctx: Context, reading: Reading, reply: Reply, count: bool,
         return reply
     if order is not None:  # "the newest techniques": the first few in that order
         reply.para(f"The **{len(ids)}** {noun} of ATLAS {ctx.catalog.version}, {label}:")
+    elif len(ids) < len(kept):
+        # The words beside the facet picked some: the count is still of all with the fields
+        # ("how many are real incidents vs red team exercises" is not "5 incidents").
+        reply.para(f"ATLAS {ctx.catalog.version} has **{len(kept)}** "
+                   f"{kind_name(kind, len(kept))} {label}; the {len(ids)} closest to your "
+                   "other words:")
     else:
         reply.para(f"ATLAS {ctx.catalog.version} has **{len(ids)}** {noun} {label}"
                    + ("." if count and len(ids) > SHOW_AFTER_COUNT else ":"))
