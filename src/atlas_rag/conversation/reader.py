@@ -310,15 +310,16 @@ class Reader:
         own = [self._confirmed(reading, link) for link in reading.links.links
                if link.confidence >= OWN_SUBJECT and not self._common_word(reading, link)]
         state = reading.state
-        if own and ordinal is not None:
+        # "how is #1 different from #2": every item picked, in the message's order; the first
+        # is ``ordinal``'s item (None when it is past the end of the list).
+        picked = [state.item(n) for n in find_ordinals(reading.question)] if ordinal is not None else []
+        if own and picked and picked[0]:
             # "the 3rd one - why is that initial access": the item picked, then what is named.
-            picked = [state.item(n) for n in find_ordinals(reading.question)]
-            if picked and picked[0]:
-                reading.ordinal = ordinal
-                ids = list(dict.fromkeys([*(i for i in picked if i), *(link.id for link in own)]))
-                reading.subjects = [Link(i, 1.0, "ordinal") for i in ids]
-                reading.source = "ordinal"
-                return
+            reading.ordinal = ordinal
+            reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(
+                [*picked, *(link.id for link in own)]) if i]
+            reading.source = "ordinal"
+            return
         if own:
             reading.subjects, reading.source = self._of_asked_kind(reading, own), "question"
             return
@@ -328,9 +329,7 @@ class Reader:
             return
         if ordinal is not None:
             reading.ordinal = ordinal
-            # "how is #1 different from #2": every item picked, in the message's order.
-            picked = [state.item(n) for n in find_ordinals(reading.question)]
-            if picked and picked[0]:  # the first picked is ``ordinal``'s item
+            if picked and picked[0]:
                 reading.subjects = [Link(i, 1.0, "ordinal") for i in dict.fromkeys(picked) if i]
                 reading.source = "ordinal"
             else:
