@@ -63,7 +63,12 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "greeting": (["hello!", "hey there, good morning"], ["hello, what is AML.T0051?"]),
     "thanks": (["thanks, that's exactly what I needed", "cheers"], ["thanks, and its mitigations?"]),
-    "help": (["what can you do?", "which ATLAS release are you using?"], ["what is ATLAS's Impact tactic"]),
+    "help": (["what can you do?", "which ATLAS release are you using?",
+              # a capability question, then who the user is
+              "what are you able to do for me, I own the model registry and the training pipelines",
+              "what can u do exactly? I'm on the fraud detection team at a bank"],
+             ["what is ATLAS's Impact tactic",
+              "what can you do about model theft? we sell predictions through an API"]),
     "off_topic": (
         ["how do I prevent SQL injection in a PHP login form", "what's a good fertiliser for "
          "tomatoes", "how do I connect to MongoDB Atlas from node"],

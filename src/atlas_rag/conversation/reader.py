@@ -241,8 +241,8 @@ class Reader:
         state = read_state(history, self.catalog)
         links = self.linker.link(question, conversation_ids(state))
         # Opening acknowledgements ("ok ok.", "hey, quick one:") say nothing of what is asked.
-        prediction = self._asked_again(question, state) or self.intents.predict(
-            self.linker.correct(without_opening(question)))
+        prediction = (self._asked_again(question, state) or self._capability_asked(question)
+                      or self.intents.predict(self.linker.correct(without_opening(question))))
         confident = [link for link in links.links if link.confidence >= OWN_SUBJECT]
         pointed = find_ordinal(question) if state.items else None
         ordinal = pointed if not confident or marked_ordinal(question) else None
@@ -274,6 +274,21 @@ class Reader:
             # "which atlas technique describes what I just tried": the user's last message.
             reading.question = f"{state.turns[-1].question}\n{question}"
         return reading
+
+    def _capability_asked(self, question: str) -> Prediction | None:
+        """"what can u actually do? im on the ml platform team at a shipper": a question about
+        the assistant followed by who the user is, with no question of its own in the rest,
+        is the capability question; the rest's words (a team, a product) read to the
+        classifier as a question about them."""
+        parts = head_and_rest(question)
+        if parts is None:
+            return None
+        head, rest = parts
+        if len(head.split()) > CAPABILITY_WORDS or asks_something(rest):
+            return None
+        prediction = self.intents.predict(self.linker.correct(without_opening(head)))
+        return prediction if (prediction.intent == "help"
+                              and prediction.intent_p >= SMALLTALK_SURE) else None
 
     def _asked_again(self, question: str, state: State) -> Prediction | None:
         """"what about model inversion?", "same for jailbreaks" right after a question: the
@@ -782,8 +797,12 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
     whole_name = any(link.how in BY_ID or (
         link.confidence >= 0.88 and not reader.linker.without_prefix(link, question))
         for link in links)
-    refers = any(link.confidence >= NAME_WORD for link in links) or (
-        clues.ordinal is not None and len(question.split()) <= 8)
+    # A pointer ("the 2nd one") or one ordinary word of a name ("tay?") refers to ATLAS in a
+    # short message; in a longer one (a capability question with a line about the user's own
+    # "sign-off" work) the word is the user's own.
+    short = len(question.split()) <= POINTING_WORDS
+    refers = any(link.confidence >= NAME_WORD and (link.how != "name-word" or short)
+                 for link in links) or (clues.ordinal is not None and short)
     if intent in ("greeting", "thanks", "help") and refers:
         return _best_of(clues.prediction.intents, exclude=SUBSTANTIVE)
     if intent == "off_topic" and (whole_name or clues.ordinal is not None
@@ -873,6 +892,35 @@ def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
            for link in clues.links.links):
         return None
     return "step" if reader.asked_steps(study, clues.question, clues.links.links) else None
+
+
+# A message's first sentence or clause: up to its first question mark, full stop, comma,
+# semicolon, colon or dash (English punctuation that ends a clause).
+_CLAUSE_END = re.compile(r"[?!.,;:]+\s+|\s+[-\u2013\u2014]+\s+")
+# A clause that asks: it opens with a wh-word or an auxiliary (closed classes of English),
+# after an optional conjunction.
+_ASKING_CLAUSE = re.compile(
+    r"^(?:(?:and|but|also|so|or)\s+)?(?:what|which|how|why|where|when|who|is|are|does|do|did"
+    r"|can|could|should|would|will|any|anything)\b", re.IGNORECASE)
+# A message that only points ("the 2nd one?", "what about tay") is short.
+POINTING_WORDS = 8
+# A question about the assistant is short ("what can u actually do for me").
+CAPABILITY_WORDS = 8
+
+
+def head_and_rest(question: str) -> tuple[str, str] | None:
+    """(first clause, the rest) when the message has more than one clause."""
+    match = _CLAUSE_END.search(question.strip())
+    if match is None:
+        return None
+    head, rest = question.strip()[: match.start()], question.strip()[match.end():]
+    return (head, rest) if head.strip() and rest.strip() else None
+
+
+def asks_something(text: str) -> bool:
+    """The text holds a question: a question mark, or a clause that opens as one."""
+    return "?" in text or any(_ASKING_CLAUSE.search(part.strip())
+                              for part in _CLAUSE_END.split(text) if part.strip())
 
 
 def the_list_again(reader: Reader, clues: Clues, intent: str) -> str | None:
