@@ -173,14 +173,6 @@ def test_a_comparison_compares(full: Full) -> None:
     assert "| Tactics |" in answer.text
 
 
-def test_a_comparison_of_things_atlas_does_not_hold_is_declined(full: Full) -> None:
-    answer = full.rag.ask("difference between tax fraud and tax planning")
-    assert answer.abstained and answer.citations == []
-    assert "“tax fraud”" in answer.text and "“tax planning”" in answer.text
-    answer = full.rag.ask("model extraction vs membership inference")
-    assert not answer.abstained and {"AML.T0024.002", "AML.T0024.000"} <= set(answer.citations)
-
-
 def test_counts_are_numbers(full: Full) -> None:
     assert "**57** case studies" in full.rag.ask("how many case studies are there?").text
     tactics = full.rag.ask("list the tactics")

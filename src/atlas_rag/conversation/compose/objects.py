@@ -11,13 +11,11 @@ from ...records import Record
 from ...text import opening, shorten
 from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..linking import BY_ID, Link, close_first
-from ..reader import KIND_SURE, NAME_WORD, Reading, wh_kind
+from ..reader import KIND_SURE, Reading, wh_kind
 from ..reply import Reply, join, kind_name
-from ..state import points_back
 from ..vocabulary import without_opening
 from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, may_seek_incidents
 from .described import DESCRIBED_SHARE
-from .smalltalk import outside
 
 LIST_INLINE = 8
 # Below this confidence a searched subject is offered as the closest match, not stated.
@@ -247,10 +245,6 @@ def compare(ctx: Context, reading: Reading) -> Reply:
     if reading.source == "history" and ids:
         # The last answer's subjects, of the first one's kind (a technique, not its tactic).
         ids = [i for i in ids if _like(ctx, i, ids[0])]
-    unknown = _unknown_sides(ctx, reading, sides)
-    if unknown:
-        return outside(ctx, f"ATLAS has nothing on {join([f'“{side}”' for side in unknown], 'or')}"
-                            ", so I can't compare them.")
     wanted = max(2, min(len(sides), MOST_COMPARED))
     if len(ids) < wanted:
         ids = _compared(ctx, reading, ids, wanted)
@@ -288,21 +282,6 @@ def compare(ctx: Context, reading: Reading) -> Reply:
     reply.source(a.id)
     reply.source(b.id)
     return reply
-
-
-def _unknown_sides(ctx: Context, reading: Reading, sides: list[str]) -> list[str]:
-    """The sides of a comparison of things ATLAS does not hold ("tax evasion vs tax
-    avoidance", "FOB vs CIF"): each side says words of its own, none names an object (by ID
-    or name) or is found surely by search. Empty when any side is ATLAS's, or the message
-    points back ("how's it different from ...")."""
-    own = [side for side in sides if ctx.reader.subject_words(side)]
-    if len(own) < 2 or reading.source in ("ordinal", "item") or points_back(reading.question):
-        return []
-    if any(link.confidence >= NAME_WORD for side in own for link in ctx.linker.link(side).links):
-        return []
-    if any(ctx.reader.confident_search(side) for side in own):
-        return []
-    return own[:2]
 
 
 # "guidelines vs guardrails vs alignment": a comparison of up to this many sides shows them

@@ -61,13 +61,8 @@ def help_(ctx: Context, reading: Reading) -> Reply:
 
 @composes("off_topic")
 def off_topic(ctx: Context, reading: Reading) -> Reply:
-    return outside(ctx, "That's outside what I cover.")
-
-
-def outside(ctx: Context, said: str) -> Reply:
-    """A polite decline that says what the assistant covers, after ``said``."""
     reply = Reply(ctx.catalog, abstained=True)
-    reply.para(f"{said} I answer questions about attacks on AI and machine "
+    reply.para("That's outside what I cover. I answer questions about attacks on AI and machine "
                f"learning systems and how to defend against them, from {_scope(ctx)}. "
                "For example: \"how do attackers steal a model through its API?\" or \"how do I "
                "defend a RAG chatbot against prompt injection?\"")
