@@ -58,7 +58,13 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
          "sent millions of carefully varied queries to our pricing model's public API. A few "
          "weeks later a competitor launched a model that reproduced our outputs almost exactly. "
          "Logs show the queries systematically covered our input space. We have since added "
-         "rate limits. Which ATLAS techniques does this match?"],
+         "rate limits. Which ATLAS techniques does this match?",
+         # an ask to the assistant first, then the write-up: not a capability question
+         "can you map this for me? Postmortem 14: a contractor's laptop synced our private "
+         "model registry to a personal cloud drive. Two weeks later the weights of our claims "
+         "scoring model showed up on a public file share, and a rival's product began giving "
+         "the same scores as ours on the same claims. Access logs show the download came from "
+         "the contractor's token."],
         ["how would someone clone our pricing model through its API?"],
     ),
     "greeting": (["hello!", "hey there, good morning"], ["hello, what is AML.T0051?"]),

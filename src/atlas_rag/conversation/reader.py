@@ -32,6 +32,7 @@ from .knowledge import (
 from .linking import BY_ID, GENERIC_NAME_CONFIDENCE, NAMED_HOW, Link, Linker, Links
 from .state import (
     ORDINAL_WORDS,
+    PICKING_WORDS,
     State,
     conversation_ids,
     find_ordinal,
@@ -277,14 +278,15 @@ class Reader:
 
     def _capability_asked(self, question: str) -> Prediction | None:
         """"what can u actually do? im on the ml platform team at a shipper": a question about
-        the assistant followed by who the user is, with no question of its own in the rest,
-        is the capability question; the rest's words (a team, a product) read to the
+        the assistant followed by a line on who the user is, with no question of its own in
+        the rest, is the capability question; the rest's words (a team, a product) read to the
         classifier as a question about them."""
         parts = head_and_rest(question)
         if parts is None:
             return None
         head, rest = parts
-        if len(head.split()) > CAPABILITY_WORDS or asks_something(rest):
+        if (len(head.split()) > CAPABILITY_WORDS or len(rest.split()) > PICKING_WORDS
+                or asks_something(rest)):
             return None
         prediction = self.intents.predict(self.linker.correct(without_opening(head)))
         return prediction if (prediction.intent == "help"
@@ -904,7 +906,9 @@ _ASKING_CLAUSE = re.compile(
     r"|can|could|should|would|will|any|anything)\b", re.IGNORECASE)
 # A message that only points ("the 2nd one?", "what about tay") is short.
 POINTING_WORDS = 8
-# A question about the assistant is short ("what can u actually do for me").
+# A question about the assistant is short ("what can u actually do for me"); a line about
+# who the user is after it is shorter than a story of its own (PICKING_WORDS: "can you map
+# this? <a pasted write-up>" asks to map it).
 CAPABILITY_WORDS = 8
 
 
