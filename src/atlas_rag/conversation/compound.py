@@ -13,10 +13,10 @@ import re
 
 # A new question starts with a wh-word or an auxiliary (closed classes of English), after
 # "and" or after a question mark.
-_OPENERS = (r"(?:what|which|how|is|are|does|do|did|can|could|should|would|who|where|when|why"
-            r"|any|anything)\b")
+OPENERS = (r"(?:what|which|how|is|are|does|do|did|can|could|should|would|who|where|when|why"
+           r"|any|anything)\b")
 _SECOND_ASK = re.compile(
-    rf"(?:,\s*|\s+)and\s+(?={_OPENERS})|\?\s+(?=(?:and\s+)?{_OPENERS})", re.IGNORECASE)
+    rf"(?:,\s*|\s+)and\s+(?={OPENERS})|\?\s+(?=(?:and\s+)?{OPENERS})", re.IGNORECASE)
 # Each part must say this much to be a question of its own.
 MIN_PART_WORDS = 2
 # Whole-message intents that read the text as one piece (a description, a comparison of two

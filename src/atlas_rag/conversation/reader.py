@@ -18,6 +18,7 @@ from ..ids import find_ids
 from ..lexical import STOPWORDS, tokenize
 from ..records import Record
 from .checking import Check, asked_check, asks_yes_no
+from .compound import OPENERS
 from .facets import narrow
 from .intents import LazyIntentModel, Prediction
 from .knowledge import (
@@ -899,11 +900,8 @@ def inside_case_study(reader: Reader, clues: Clues, intent: str) -> str | None:
 # A message's first sentence or clause: up to its first question mark, full stop, comma,
 # semicolon, colon or dash (English punctuation that ends a clause).
 _CLAUSE_END = re.compile(r"[?!.,;:]+\s+|\s+[-\u2013\u2014]+\s+")
-# A clause that asks: it opens with a wh-word or an auxiliary (closed classes of English),
-# after an optional conjunction.
-_ASKING_CLAUSE = re.compile(
-    r"^(?:(?:and|but|also|so|or)\s+)?(?:what|which|how|why|where|when|who|is|are|does|do|did"
-    r"|can|could|should|would|will|any|anything)\b", re.IGNORECASE)
+# A clause that asks opens, after an optional conjunction, as a new question does.
+_ASKING_CLAUSE = re.compile(rf"^(?:(?:and|but|also|so|or)\s+)?{OPENERS}", re.IGNORECASE)
 # A message that only points ("the 2nd one?", "what about tay") is short.
 POINTING_WORDS = 8
 # A question about the assistant is short ("what can u actually do for me"); a line about
@@ -914,10 +912,11 @@ CAPABILITY_WORDS = 8
 
 def head_and_rest(question: str) -> tuple[str, str] | None:
     """(first clause, the rest) when the message has more than one clause."""
-    match = _CLAUSE_END.search(question.strip())
+    text = question.strip()
+    match = _CLAUSE_END.search(text)
     if match is None:
         return None
-    head, rest = question.strip()[: match.start()], question.strip()[match.end():]
+    head, rest = text[: match.start()], text[match.end():]
     return (head, rest) if head.strip() and rest.strip() else None
 
 
