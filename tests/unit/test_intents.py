@@ -116,6 +116,23 @@ def test_a_reading_is_a_pair_the_examples_hold() -> None:
     assert (intents[i], targets[t]) == ("defend", "technique")
 
 
+def test_a_sure_question_is_not_made_small_talk_by_the_target_head() -> None:
+    """"fine. top 3 things to do first": the intent head is sure of a defence question, the
+    target head sure of "none" (no kind is named), and greeting/none is a known pair. The
+    joint reading would be a greeting; a sure question stays a question, with its target."""
+    model = IntentModel.train(FakeEmbedder(), TOY)
+    intents, targets = model.intent_head.classes, model.target_head.classes
+    row_i, row_t = np.zeros(len(intents)), np.zeros(len(targets))
+    row_t[targets.index("none")], row_t[targets.index("mitigation")] = 0.96, 0.04
+    row_i[intents.index("defend")], row_i[intents.index("greeting")] = 0.85, 0.15
+    i, t = model._joint(row_i, row_t)
+    assert (intents[i], targets[t]) == ("defend", "mitigation")
+    # An unsure intent head leaves the joint reading to decide: the greeting.
+    row_i[intents.index("defend")], row_i[intents.index("greeting")] = 0.6, 0.4
+    i, t = model._joint(row_i, row_t)
+    assert (intents[i], targets[t]) == ("greeting", "none")
+
+
 def test_a_class_with_few_examples_is_not_outweighed_by_one_with_many() -> None:
     """A message nearer the examples of a rare class is read as that class, however many
     examples the common class has (the examples' counts are the writers', not the users')."""

@@ -188,6 +188,14 @@ class LinearHead:
         return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
+# The intent head's probability of its best intent above which the target head cannot make
+# the reading small talk (the reader's level of a sure reading, SMALLTALK_SURE; at a bare
+# majority, 0.5, greetings with a line about the user's team were made questions).
+INTENT_SURE = 0.8
+# Readings that answer no question (see _joint).
+SMALL_TALK = ("greeting", "thanks", "help")
+
+
 class IntentModel:
     """The trained intent and target classifiers for one embedding model."""
 
@@ -239,16 +247,23 @@ class IntentModel:
 
     def _joint(self, row_i: np.ndarray, row_t: np.ndarray) -> tuple[int, int]:
         """The likeliest reading of both heads together among the pairs the examples hold
-        (each head's own best when no pairs are known, or when that pair is one of them)."""
+        (each head's own best when no pairs are known, or when that pair is one of them).
+        A question the intent head is sure of is not made small talk by the target head:
+        "fine. top 3 things to do first" names no kind, and a target head sure of "none"
+        must not turn a defence question into thanks (small talk answers nothing)."""
         i, t = int(row_i.argmax()), int(row_t.argmax())
         names_i, names_t = self.intent_head.classes, self.target_head.classes
         if self.pairs is None or (names_i[i], names_t[t]) in self.pairs:
             return i, t
         index_i = {name: n for n, name in enumerate(names_i)}
         index_t = {name: n for n, name in enumerate(names_t)}
-        best = max((pair for pair in self.pairs if pair[0] in index_i and pair[1] in index_t),
-                   key=lambda pair: row_i[index_i[pair[0]]] * row_t[index_t[pair[1]]],
+        known = [pair for pair in self.pairs if pair[0] in index_i and pair[1] in index_t]
+        best = max(known, key=lambda pair: row_i[index_i[pair[0]]] * row_t[index_t[pair[1]]],
                    default=None)
+        if (best and best[0] in SMALL_TALK and names_i[i] not in SMALL_TALK
+                and row_i[i] >= INTENT_SURE):
+            best = max((pair for pair in known if pair[0] == names_i[i]),
+                       key=lambda pair: row_t[index_t[pair[1]]], default=best)
         return (index_i[best[0]], index_t[best[1]]) if best else (i, t)
 
 

@@ -513,14 +513,16 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
                    f"for {subject} itself and {n - len(own)} more through its sub-techniques "
                    f"({n} in all).")
     elif count:
-        reply.para(f"ATLAS {catalog.version} lists **{n}** {singular} for {subject}.")
+        reply.para(f"ATLAS {catalog.version} lists **{n}** {singular} for {subject}"
+                   f"{_with_subtechniques(catalog, record, listing)}.")
     else:
         verb = "has" if noun != "techniques addressed" else "addresses"
         what = singular if noun in ("mitigations", "case studies", "sub-techniques", "tactics",
                                     "techniques", "techniques addressed") else noun
         if n == 1:
             what = what.replace("techniques", "technique", 1)
-        reply.para(f"{subject} {verb} {n} {what} in ATLAS {catalog.version}:"
+        reply.para(f"{subject} {verb} {n} {what}{_with_subtechniques(catalog, record, listing)} "
+                   f"in ATLAS {catalog.version}:"
                    if verb == "has" else f"{subject} addresses {n} {what}:")
     if listing.ranked:
         reply.lines[-1] = reply.lines[-1].rstrip(":.") + f" ({listing.ranked}):"
@@ -544,6 +546,17 @@ def write_listing(ctx: Context, reply: Reply, record: Record, listing: Listing, 
         if via:
             label += f" (via {catalog.records[via].name}, {reply.ref(via)})"
         reply.item(atlas_id, label + (f": {detail}" if detail else ""))
+
+
+def _with_subtechniques(catalog: Catalog, record: Record, listing: Listing) -> str:
+    """A tactic's techniques are counted two ways ("how many techniques under impact": the
+    top-level ones, or with their sub-techniques, which sit under their parent's tactics);
+    both are said."""
+    if record.type != "tactic" or listing.kind != "technique":
+        return ""
+    subs = sum(len(catalog.records[i].subtechniques) for i in listing.ids if i in catalog)
+    return (f" ({len(listing.ids) + subs} counting their {subs} sub-technique"
+            f"{'s' if subs != 1 else ''})" if subs else "")
 
 
 def nearest_instead(ctx: Context, reply: Reply, record: Record, listing: Listing) -> None:

@@ -27,8 +27,13 @@ TECHNIQUES_SHOWN = 7
 THREATS_SHOWN = 12
 LEAD_NAMES = 3
 # More words than this of its own (besides pointers, asking words and the subject's name) make
-# a follow-up attack question describe a step of its own.
+# a follow-up defence question describe a step of its own.
 DESCRIBED_STEP = 2
+# An attack follow-up that says any word of its own ("and then what can they do with the
+# token", "and then poison those?") asks for the techniques of that step: the object
+# discussed was just shown, and its card again would answer nothing new (dev +3 -1 turns
+# against DESCRIBED_STEP).
+ATTACK_STEP = 0
 # A named technique's sub-techniques follow it when search ranks them this high for the text.
 FAMILY_SEARCH = 20
 SUBS_SHOWN = 1
@@ -278,7 +283,7 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     subjects = ctx.subjects(reading)
     # An item named by words of its name ("a poisoned MCP server", of "Poisoned Postmark MCP
     # Server …") is the subject only when the message tells nothing beyond them.
-    described = _describes_more(ctx, reading)
+    described = _describes_more(ctx, reading, ATTACK_STEP)
     explicit = [s.id for s in reading.subjects if s.how in (*BY_ID, "ordinal")
                 or (s.how == "item" and not described)]
     if explicit or (subjects and reading.source == "history" and not described):
@@ -350,11 +355,11 @@ def _as_closest_subs(ctx: Context, hits: list[Hit], found: Sequence[Hit]) -> lis
     return list({h.id: h for h in out}.values())
 
 
-def _describes_more(ctx: Context, reading: Reading) -> bool:
+def _describes_more(ctx: Context, reading: Reading, least: int = DESCRIBED_STEP) -> bool:
     """A follow-up that tells a further step of the attack in words of its own ("how would
     they sneak that past an input filter?") asks for the techniques of that step, not for
     the object discussed again."""
-    return len(ctx.reader.own_words(reading.question, reading.subject_ids())) > DESCRIBED_STEP
+    return len(ctx.reader.own_words(reading.question, reading.subject_ids())) > least
 
 
 def _grouped(ctx: Context, reply: Reply, hits: Sequence[Hit], query: str,
