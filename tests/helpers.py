@@ -136,6 +136,14 @@ def build_fixture(
 REPO = TESTS_DIR.parent
 
 
+def shared_cache() -> Path:
+    """The user's cache folder, shared by tests that use the real model. What it holds is keyed
+    by content (the intent examples' vectors by model and text, tuned models by release text,
+    model and seed), so sharing it is safe; it spares each such test embedding the 8,628
+    intent examples again, and training a model the eval trained before."""
+    return Path(Settings.from_env(env={}).cache_dir)
+
+
 def release_path() -> Path:
     """The full ATLAS release for integration tests (ATLAS_RAG_TEST_RELEASE, or ../shared)."""
     import os

@@ -146,7 +146,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.run import main as run_eval
 
-    return run_eval(args.suite, args.out, _settings(args), args.baselines, folds=args.folds)
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    return run_eval(args.suite, args.out, _settings(args), args.baselines, folds=args.folds,
+                    splits=splits)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -263,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=2,
                    help="case-study folds of the held-out procedure and mapping evals (default 2: "
                         "each fold holds out half the case studies)")
+    p.add_argument("--splits", default="dev,test",
+                   help="parts of our own eval sets to score: dev,test (default) or test, the "
+                        "gated part CI scores")
     index_options(p)
 
     p = add("diff", cmd_diff, "list objects added, removed and changed between two releases")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atlas_rag import AtlasRAG, Settings, build_index
+from atlas_rag import AtlasRAG, build_index
 from atlas_rag.corpus import read_pages
-from helpers import Full, make_settings, release_path
+from helpers import Full, make_settings, release_path, shared_cache
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +19,7 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> Full:
     # The intent classifier's example vectors and the tuned query model are cached by content
     # (examples, release text, model, seed), so the user's cache folder is safe to share; it
     # spares training and embedding them again when the eval ran before.
-    settings = make_settings(tmp_path_factory.mktemp("full"))
-    shared_cache = Settings.from_env(env={}).cache_dir
-    settings = settings.replace(cache_dir=shared_cache)
+    settings = make_settings(tmp_path_factory.mktemp("full"), cache_dir=shared_cache())
     # As `atlas-rag build` does: pages embedded with the base model, questions with the base
     # model fine-tuned on the release (trained once per release and cached).
     report = build_index(source, settings.corpus_dir, settings.index_dir, settings=settings)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURE_RELEASE
+from helpers import FIXTURE_RELEASE, shared_cache
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ GUARDED_RUN = textwrap.dedent(
 
     release, work = sys.argv[1], sys.argv[2]
     settings = Settings.from_env(env={}, index_dir=work + "/index", corpus_dir=work + "/corpus",
-                                 cache_dir=work + "/cache", offline=True, port=int(sys.argv[3]))
+                                 cache_dir=sys.argv[4], offline=True, port=int(sys.argv[3]))
     atlas_rag.build_index(release, settings=settings)
     rag = atlas_rag.AtlasRAG.open(settings=settings)
     rag.search("copying a prediction endpoint")
@@ -117,7 +117,8 @@ def test_runtime_opens_no_outbound_connection(tmp_path: Path) -> None:
     script = tmp_path / "guarded.py"
     script.write_text(GUARDED_RUN)
     done = subprocess.run(
-        [sys.executable, str(script), str(FIXTURE_RELEASE), str(tmp_path), str(port)],
+        [sys.executable, str(script), str(FIXTURE_RELEASE), str(tmp_path), str(port),
+         str(shared_cache())],
         capture_output=True, text=True, timeout=600,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
              # the code under test, when it is not the installed copy (a worktree)

@@ -27,7 +27,7 @@ from atlas_rag.records import Example, Step
 from atlas_rag.release import load_release
 from atlas_rag.vault import section_name
 from atlas_rag.vault_render import convert_links, vault_layout
-from helpers import TESTS_DIR, Full, make_settings, release_path
+from helpers import TESTS_DIR, Full, make_settings, release_path, shared_cache
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +150,7 @@ def test_a_folder_with_only_the_example_page_builds(example_page: Path, tmp_path
     vault = tmp_path / "vault"
     vault.mkdir()
     shutil.copy(example_page, vault / example_page.name)
-    settings = make_settings(tmp_path, corpus_dir=vault)
+    settings = make_settings(tmp_path, corpus_dir=vault, cache_dir=shared_cache())
     embedder = default_embedder(settings)
     report = build_index(settings=settings, embedder=embedder, render=False)
     assert (report.pages, report.pages_by_type, report.skipped) == (1, {"subtechnique": 1}, [])
@@ -177,10 +177,12 @@ def test_a_folder_with_only_the_example_page_builds(example_page: Path, tmp_path
 @pytest.fixture(scope="module")
 def vault_rag(full: Full, tmp_path_factory: pytest.TempPathFactory) -> tuple[AtlasRAG, object]:
     """The fictional vault on top of the release, built in a copy of the session's full index
-    so that only the vault's chunks are embedded."""
+    so that only the vault's chunks are embedded. Without fine-tuning: the vault changes the
+    text a model would be tuned on, so a tuned build would train a model for it (minutes);
+    tuning is tested in test_tuned_model.py and on the release by the session's index."""
     root = tmp_path_factory.mktemp("vault-on-release")
     shutil.copytree(full.index_dir, root / "index")
-    settings = make_settings(root).replace(cache_dir=full.settings.cache_dir)
+    settings = make_settings(root, fine_tune=False).replace(cache_dir=full.settings.cache_dir)
     report = build_index(full.source, root / "corpus", root / "index", settings=settings,
                          embedder=full.embedder, vault_dir=FIXTURE_VAULT)
     return AtlasRAG.open(root / "index", settings=settings, embedder=full.embedder), report

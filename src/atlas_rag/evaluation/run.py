@@ -25,6 +25,7 @@ from ..store import Store
 from . import conversations as conversation_eval
 from . import intents as intent_eval
 from . import mapping as mapping_eval
+from .conversations import SPLITS
 from .metrics import bootstrap_ci, mean, score_all
 from .sets import (
     FILE_SUITES,
@@ -90,8 +91,12 @@ def evaluate(
     baselines: bool = True,
     folds: int = FOLDS,
     work_dir: Path | None = None,
+    splits: Sequence[str] = SPLITS,
 ) -> EvalReport:
-    """Score atlas-rag (and baselines) on the chosen suites; indexes are built in ``work_dir``."""
+    """Score atlas-rag (and baselines) on the chosen suites; indexes are built in ``work_dir``.
+    ``splits`` limits the sets written for this project to their dev or test part: CI scores
+    only the test parts, which it gates; the dev parts and the intent reader's per-writer
+    figures are what tuning reads (`make eval`)."""
     started = time.perf_counter()
     catalog = load_catalog(settings)
     embedder = CachedEmbedder(default_embedder(settings))
@@ -99,7 +104,8 @@ def evaluate(
     scores: dict[str, dict[str, list[dict[str, float]]]] = {}
 
     if "intents" in suites:
-        report.intents = intent_eval.evaluate_intents(embedder, settings.cache_dir)
+        report.intents = intent_eval.evaluate_intents(embedder, settings.cache_dir,
+                                                      writers="dev" in splits)
     with tempfile.TemporaryDirectory(prefix="atlas-rag-eval-", dir=work_dir) as tmp:
         workspace = Path(tmp)
         plain = [s for s in suites if s in INDEX_SUITES and s not in ("conversations", "mapping")]
@@ -108,9 +114,11 @@ def evaluate(
             rag, pages = _build(catalog, workspace / "full", settings, embedder)
         if "conversations" in suites:
             report.conversations = conversation_eval.evaluate_conversations(
-                rag, evals_dir / "conversations.jsonl")
+                rag, evals_dir / "conversations.jsonl", splits)
         if "mapping" in suites:
-            mapped += mapping_eval.map_incidents(rag, read_jsonl(evals_dir / "conversations.jsonl"))
+            mapped += mapping_eval.map_incidents(
+                rag, (c for c in read_jsonl(evals_dir / "conversations.jsonl")
+                      if c.get("split", "dev") in splits))
         if plain:
             systems = _systems(rag, pages, embedder, baselines)
             questions: list[Question] = []
@@ -120,11 +128,11 @@ def evaluate(
                 elif suite == "name":
                     questions += name_questions(catalog)
                 else:
-                    questions += file_questions(evals_dir, suite)
+                    questions += [q for q in file_questions(evals_dir, suite) if q.split in splits]
             _score(questions, systems, scores, report)
         if "procedure" in suites or "mapping" in suites:
             groups = case_study_folds(catalog, folds)
-            steps = procedure_questions(catalog, groups)
+            steps = [q for q in procedure_questions(catalog, groups) if q.split in splits]
             for n, group in enumerate(groups):
                 held_out = without_case_studies(catalog, set(group))
                 rag, pages = _build(held_out, workspace / f"fold-{n}", settings, embedder)
@@ -133,7 +141,8 @@ def evaluate(
                     systems = _systems(rag, pages, embedder, baselines)
                     _score([q for q in steps if q.fold == n], systems, scores, report)
                 if "mapping" in suites:
-                    mapped += mapping_eval.map_case_studies(rag, catalog, group)
+                    mapped += [row for row in mapping_eval.map_case_studies(rag, catalog, group)
+                               if row["split"] in splits]
                 logger.info("fold %d/%d scored (%d case studies held out)", n + 1, folds, len(group))
         if mapped:
             report.mapping = mapping_eval.summarise(mapped)
@@ -329,7 +338,8 @@ def _retrieval_tables(report: EvalReport, present: list[str]) -> list[str]:
 
 
 def main(suite: str, out: Path, settings: Settings, baselines: bool = True,
-         evals_dir: Path = Path("evals"), folds: int = FOLDS) -> int:
+         evals_dir: Path = Path("evals"), folds: int = FOLDS,
+         splits: Sequence[str] = SPLITS) -> int:
     """The ``atlas-rag eval`` command: returns 1 when a gate is missed."""
     logging.getLogger("atlas_rag").setLevel(logging.INFO)
     suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
@@ -338,7 +348,10 @@ def main(suite: str, out: Path, settings: Settings, baselines: bool = True,
         raise AtlasRagError(f"unknown suite(s) {sorted(unknown)}", f"use all or {', '.join(SUITES)}")
     if folds < 2:
         raise AtlasRagError("--folds must be at least 2")
-    report = evaluate(settings, evals_dir, suites, baselines, folds)
+    unknown = set(splits) - set(SPLITS)
+    if unknown or not splits:
+        raise AtlasRagError(f"unknown split(s) {sorted(unknown)}", "use dev, test or dev,test")
+    report = evaluate(settings, evals_dir, suites, baselines, folds, splits=splits)
     thresholds_path = evals_dir / "thresholds.json"
     if thresholds_path.is_file():
         check_gates(report, json.loads(thresholds_path.read_text()))
