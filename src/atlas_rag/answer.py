@@ -163,7 +163,9 @@ class GroundedAnswerer:
     # ------------------------------------------------------------------ clarifications
 
     def _unknown(self, reading: Reading) -> Reply:
-        reply = Reply(self.catalog, kind="unknown")
+        """An ID the release does not hold: said so, and counted as declining to answer, since
+        ATLAS has nothing to say of it."""
+        reply = Reply(self.catalog, kind="unknown", abstained=True)
         ids = join(reading.links.unknown_ids)
         reply.para(f"{ids} {'is' if len(reading.links.unknown_ids) == 1 else 'are'} not in "
                    f"ATLAS {self.catalog.version}. Check the ID on https://atlas.mitre.org, or "

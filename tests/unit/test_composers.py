@@ -179,9 +179,9 @@ def test_declines_abstain_and_cite_nothing(rag: AtlasRAG, intent: str) -> None:
     assert answer.abstained and answer.citations == []
 
 
-def test_an_unknown_id_is_said_to_be_unknown_without_abstaining(rag: AtlasRAG) -> None:
+def test_an_unknown_id_is_said_to_be_unknown_and_declined(rag: AtlasRAG) -> None:
     answer = compose(rag, "what is AML.T0999?", "explain")
-    assert answer.intent == "unknown" and not answer.abstained
+    assert answer.intent == "unknown" and answer.abstained and answer.citations == []
     assert "AML.T0999 is not in ATLAS 0.9.0" in answer.text
 
 
