@@ -16,9 +16,7 @@ from helpers import Full, make_settings, release_path, shared_cache
 def full(tmp_path_factory: pytest.TempPathFactory) -> Full:
     source = release_path()
     raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    # The intent classifier's example vectors and the tuned query model are cached by content
-    # (examples, release text, model, seed), so the user's cache folder is safe to share; it
-    # spares training and embedding them again when the eval ran before.
+    # The user's cache (see ``shared_cache``): the eval, run before, trained this model.
     settings = make_settings(tmp_path_factory.mktemp("full"), cache_dir=shared_cache())
     # As `atlas-rag build` does: pages embedded with the base model, questions with the base
     # model fine-tuned on the release (trained once per release and cached).

@@ -150,7 +150,9 @@ def test_a_folder_with_only_the_example_page_builds(example_page: Path, tmp_path
     vault = tmp_path / "vault"
     vault.mkdir()
     shutil.copy(example_page, vault / example_page.name)
-    settings = make_settings(tmp_path, corpus_dir=vault, cache_dir=shared_cache())
+    # Untuned: a model tuned on one page would only add a copy of the model to the shared cache.
+    settings = make_settings(tmp_path, corpus_dir=vault, cache_dir=shared_cache(),
+                             fine_tune=False)
     embedder = default_embedder(settings)
     report = build_index(settings=settings, embedder=embedder, render=False)
     assert (report.pages, report.pages_by_type, report.skipped) == (1, {"subtechnique": 1}, [])
@@ -182,7 +184,7 @@ def vault_rag(full: Full, tmp_path_factory: pytest.TempPathFactory) -> tuple[Atl
     tuning is tested in test_tuned_model.py and on the release by the session's index."""
     root = tmp_path_factory.mktemp("vault-on-release")
     shutil.copytree(full.index_dir, root / "index")
-    settings = make_settings(root, fine_tune=False).replace(cache_dir=full.settings.cache_dir)
+    settings = make_settings(root, fine_tune=False, cache_dir=shared_cache())
     report = build_index(full.source, root / "corpus", root / "index", settings=settings,
                          embedder=full.embedder, vault_dir=FIXTURE_VAULT)
     return AtlasRAG.open(root / "index", settings=settings, embedder=full.embedder), report
