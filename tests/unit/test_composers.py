@@ -1363,3 +1363,21 @@ def test_a_comparison_of_two_listed_ones_compares_the_ones_each_side_names(rag: 
                                   subjects=[Link("AML.T0901", 0.9, "item")])
     text = rag.answerer.compose(reading).text()
     assert find_ids(text.split("\n\n", 1)[0])[:2] == ["AML.T0901.001", "AML.T0901.002"]
+
+
+def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag: AtlasRAG) -> None:
+    cloning = "what is weathervane model cloning"
+    probing = "what is lighthouse beacon probing"
+    first = compose(rag, cloning, "explain")
+    second = compose(rag, probing, "explain", history=[(cloning, first.text)])
+    history = [(cloning, first.text), (probing, second.text)]
+    reader = rag.answerer.reader
+    question = "which tactic would the replica copying trick fall under"
+    assert reader._pointed_thing(reader.read(question, history)) == "AML.T0903"  # not the last
+    assert rag.answerer.read(question, history).subject == "AML.T0903"
+    # Not discussed earlier: search's first for the words is not taken from the conversation.
+    assert reader._pointed_thing(reader.read("the tainted kernels trick - which tactic",
+                                             history)) is None
+    # Pointing at several, or with no earlier answer to point into.
+    assert reader._pointed_thing(reader.read("do those replica copying tricks work", history)) is None
+    assert reader._pointed_thing(reader.read(question)) is None

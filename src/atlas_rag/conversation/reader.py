@@ -77,6 +77,13 @@ _THAT_ONE = re.compile(r"\b(?:that|this|the)\s+one\b", re.IGNORECASE)
 _NAMED_ONE = re.compile(r"\b(?:the|that|this)\s+(?!(?:" + "|".join(ORDINAL_WORDS)
                         + r"|other|same|next|only)\b)[\w'-]+(?:\s+[\w'-]+){0,3}\s+one\b",
                         re.IGNORECASE)
+# "the deletion one", "that image thing", "the hidden text trick": something discussed earlier,
+# named by a few words of the user's own before a placeholder noun. The nouns are English's
+# pro-forms for a thing named by its modifier ("one", "thing", "part", "bit", "piece", "stuff"),
+# and the words for a way of attacking that people use the same way ("trick", "angle",
+# "attack"); none names an ATLAS object.
+_POINTED_THING = re.compile(r"\b(?:the|that|this)\s+(?P<words>[\w/'-]+(?:\s+[\w/'-]+){0,4}?)\s+"
+                            r"(?:one|thing|part|bit|piece|stuff|trick|angle|attack)\b", re.I)
 # "the direct kind", "the white box variant", "its agentic sub-technique": a member of a family
 # of techniques named by a word of its own before an English class noun for one member of a
 # set (a closed class), as "the X one" names an item of a list. Words that pick within a set
@@ -501,10 +508,26 @@ class Reader:
         state = reading.state
         shown = [i for i in dict.fromkeys(state.items + state.subjects) if i in self.catalog]
         if reading.intent not in ASPECT_INTENTS or len(shown) < 2 or _PLURAL.search(reading.question):
-            return None
+            return self._pointed_thing(reading)
         sure = self._surely_described(reading, tuple(dict.fromkeys(
             self.catalog.records[i].type for i in shown)))
-        return sure.id if sure is not None and sure.id in shown else None
+        return sure.id if sure is not None and sure.id in shown else self._pointed_thing(reading)
+
+    def _pointed_thing(self, reading: Reading) -> str | None:
+        """A message pointing at something discussed earlier by a few words of its own ("any
+        case studies with the deletion one", "which tactic would the white text trick fall
+        under") is about that object when search, for those words alone, ranks it first of
+        everything ATLAS holds and it was cited in an earlier answer (of several: with one,
+        the plain pronoun reading already has it)."""
+        pointed = _POINTED_THING.search(reading.question)
+        if pointed is None or _PLURAL.search(reading.question):
+            return None
+        discussed = {i for turn in reading.state.turns for i in find_ids(turn.answer)
+                     if i in self.catalog}
+        if len(discussed) < 2:
+            return None
+        found = self.searched(pointed.group("words"), None, 5)
+        return found[0].id if found and found[0].id in discussed else None
 
     def _surely_described(self, reading: Reading, kinds: Sequence[str]) -> Link | None:
         """What search finds surely, among ``kinds``, for a message that says enough in words
