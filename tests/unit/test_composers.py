@@ -1381,3 +1381,6 @@ def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag:
     # Pointing at several, or with no earlier answer to point into.
     assert reader._pointed_thing(reader.read("do those replica copying tricks work", history)) is None
     assert reader._pointed_thing(reader.read(question)) is None
+    # One object discussed: "it" already is that object, so this reading is left to the pronoun.
+    one = [(cloning, "Weathervane Model Cloning ([AML.T0903]) fits a replica of a predictor.")]
+    assert reader._pointed_thing(reader.read(question, one)) is None
