@@ -1384,3 +1384,22 @@ def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag:
     # One object discussed: "it" already is that object, so this reading is left to the pronoun.
     one = [(cloning, "Weathervane Model Cloning ([AML.T0903]) fits a replica of a predictor.")]
     assert reader._pointed_thing(reader.read(question, one)) is None
+
+
+def test_a_comparison_naming_one_item_shown_compares_it_with_the_subject(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_rag.conversation.compose.objects import _compared
+    from atlas_rag.conversation.linking import Link, Links
+    question = "what is foghorn echo mapping"
+    first = compose(rag, question, "explain")
+    reading = rag.answerer.read("vs the tidal one", [(question, first.text)])
+    assert reading.subject == "AML.T0901.002"  # the sibling the card showed
+    reading = dataclasses.replace(reading, intent="compare")
+    # Were the side's words searched again, search would find something else (as "the memory
+    # one" finds a credential-dumping technique in ATLAS): the side is the item picked.
+    ctx = rag.answerer.context
+    monkeypatch.setattr(ctx.linker, "link", lambda text, *args, **kwargs: Links([]))
+    monkeypatch.setattr(ctx.linker, "search",
+                        lambda *args, **kwargs: [Link("AML.T0904", 0.8, "search")])
+    monkeypatch.setattr(ctx.reader, "confident_search", lambda text: True)
+    assert _compared(ctx, reading, ["AML.T0901.002"]) == ["AML.T0901.002", "AML.T0901.001"]
