@@ -77,6 +77,12 @@ def test_a_count_is_a_number_up_front(rag: AtlasRAG) -> None:
     assert re.search(r"\*\*2\*\* sub-techniques", lead(answer))
 
 
+@pytest.mark.parametrize("when", ["", " right now", " at the moment", " so far", " at present"])
+def test_a_count_of_the_release_as_it_stands_counts_all(rag: AtlasRAG, when: str) -> None:
+    answer = compose(rag, f"how many tactics are in atlas{when}", "count", "tactic")
+    assert re.search(r"has \*\*3\*\* tactics", lead(answer))
+
+
 def test_all_tactics_come_in_matrix_order(rag: AtlasRAG) -> None:
     answer = compose(rag, "list all tactics", "list", "tactic")
     assert answer.items == ["AML.TA0901", "AML.TA0902", "AML.TA0903"]
