@@ -328,7 +328,7 @@ def _compare_many(ctx: Context, records: list[Record]) -> Reply:
 def _compared(ctx: Context, reading: Reading, ids: list[str], wanted: int = 2) -> list[str]:
     """The things a comparison names (``wanted`` of them), each linked on its own."""
     parts = [p for p in _sides(reading.question) if len(p) >= 3 and ctx.reader.subject_words(p)]
-    if len(parts) == 1 and ids and reading.source == "ordinal":
+    if len(parts) == 1 and ids and reading.source == "ordinal" and _ONE_OF_SHOWN.search(parts[0]):
         # "vs the memory one": the one side named is the item the reader picked from those
         # shown; it is compared with the conversation's subject, not searched again.
         parts = []
