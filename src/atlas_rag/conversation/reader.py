@@ -375,7 +375,7 @@ class Reader:
         if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
             named = self.linker.item_described(
                 reading.question, item_texts(state.turns[-1].answer, self.catalog))
-        named = named or self._described_item(reading)
+        named = named or self._described_item(reading) or self._pointed_thing(reading)
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
@@ -508,10 +508,10 @@ class Reader:
         state = reading.state
         shown = [i for i in dict.fromkeys(state.items + state.subjects) if i in self.catalog]
         if reading.intent not in ASPECT_INTENTS or len(shown) < 2 or _PLURAL.search(reading.question):
-            return self._pointed_thing(reading)
+            return None
         sure = self._surely_described(reading, tuple(dict.fromkeys(
             self.catalog.records[i].type for i in shown)))
-        return sure.id if sure is not None and sure.id in shown else self._pointed_thing(reading)
+        return sure.id if sure is not None and sure.id in shown else None
 
     def _pointed_thing(self, reading: Reading) -> str | None:
         """A message pointing at something discussed earlier by a few words of its own ("any
