@@ -1386,6 +1386,8 @@ def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag:
                                              history)) is None
     # Pointing at several, or with no earlier answer to point into.
     assert reader._pointed_thing(reader.read("do those replica copying tricks work", history)) is None
+    # Words that name nothing in particular ("the AI side") point at nothing discussed.
+    assert reader._pointed_thing(reader.read("what about the AI side", history)) is None
     assert reader._pointed_thing(reader.read(question)) is None
     # One object discussed: "it" already is that object, so this reading is left to the pronoun.
     one = [(cloning, "Weathervane Model Cloning ([AML.T0903]) fits a replica of a predictor.")]
@@ -1409,3 +1411,50 @@ def test_a_comparison_naming_one_item_shown_compares_it_with_the_subject(
                         lambda *args, **kwargs: [Link("AML.T0904", 0.8, "search")])
     monkeypatch.setattr(ctx.reader, "confident_search", lambda text: True)
     assert _compared(ctx, reading, ["AML.T0901.002"]) == ["AML.T0901.002", "AML.T0901.001"]
+
+
+def test_a_part_marked_off_in_the_users_words_is_what_search_finds_for_them(
+        rag: AtlasRAG) -> None:
+    cloning = "what is weathervane model cloning"
+    probing = "what is lighthouse beacon probing"
+    first = compose(rag, cloning, "explain")
+    second = compose(rag, probing, "explain", history=[(cloning, first.text)])
+    history = [(cloning, first.text), (probing, second.text)]
+    reader = rag.answerer.reader
+
+    def aspect(question: str, intent: str = "list", target: str = "technique") -> str | None:
+        reading = dataclasses.replace(reader.read(question, history), intent=intent,
+                                      target=target)
+        found = reader._pointed_aspect(reading)
+        return found.id if found else None
+
+    # Not discussed before: the technique search finds for the part's own words, not the last
+    # subject, whatever is then asked of it.
+    assert aspect("the tainted kernels part, which technique is that") == "AML.T0902"
+    assert aspect("mitigations for the tainted kernels angle", "defend") == "AML.T0902"
+    # Asked whether it is a sub-technique of its own: the sub-technique search ranks first.
+    assert aspect("is the tainted kernels part its own sub-technique",
+                  target="subtechnique") == "AML.T0902.001"
+    # The reading of the follow-up takes it as its subject, from the question's own words.
+    reading = reader.read("the tainted kernels part, which technique is that", history)
+    assert reading.intent in ("list", "explain")
+    assert (reading.subject, reading.source) == ("AML.T0902", "question")
+    # Words that name nothing: a place in a list, the system prefix alone.
+    assert aspect("the first part, which technique is that") is None
+    assert aspect("the AI part, which technique is that") is None
+    # "and the X angle?" asks the last question again; several parts; an attack question.
+    assert aspect("and the tainted kernels angle?", "explain") is None
+    assert aspect("those tainted kernels parts, which techniques") is None
+    assert aspect("the tainted kernels part, how would they do it", "attack") is None
+
+
+def test_words_that_many_technique_names_hold_name_nothing(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_rag.conversation import linking
+    linker = rag.answerer.reader.linker
+    assert linker.names_nothing("AI")  # the system prefix alone
+    assert not linker.names_nothing("weathervane")
+    assert not linker.names_nothing("jupyter")  # in no name: search decides
+    # Held by as many families' names as make a name generic: it names none of them.
+    monkeypatch.setattr(linking, "GENERIC_NAMES", 1)
+    assert linker.names_nothing("weathervane")

@@ -18,7 +18,7 @@ from ..catalog import Catalog, normalize_name
 from ..ids import find_id_mentions, id_letters_and_number
 from ..lexical import STOPWORDS, same_word, stem, tokenize
 from ..retrieval import Retriever
-from .knowledge import family, kind_family
+from .knowledge import TECHNIQUE_TYPES, family, kind_family
 from .vocabulary import ASKING_TERMS, ASKING_WORDS, without_conversing, without_defining
 
 # Confidence of each way of naming an object.
@@ -466,6 +466,16 @@ class Linker:
             return Link(atlas_id, NAME_WORD_CONFIDENCE, "name-word", span)
         confidence = GENERIC_NAME_CONFIDENCE if self._generic(atlas_id, terms) else NAME_TERMS_CONFIDENCE
         return Link(atlas_id, confidence, "name-terms", span)
+
+    def names_nothing(self, text: str) -> bool:
+        """Words that name no one technique: none beyond the system prefixes ("the AI one"), or
+        words the names of several unrelated techniques all hold ("the agent one")."""
+        terms = frozenset(tokenize(text)) - SYSTEM_PREFIXES - STOPWORDS
+        if not terms:
+            return True
+        heads = {self.catalog.records[i].parent or i for i, name, _ in self._name_terms
+                 if terms <= name and self.catalog.records[i].type in TECHNIQUE_TYPES}
+        return len(heads) >= GENERIC_NAMES
 
     def _generic(self, atlas_id: str, terms: frozenset[str]) -> bool:
         """Terms that many unrelated names of the same kind share ("agent tool" in five

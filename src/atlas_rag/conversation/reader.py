@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog
+from ..errors import QueryError
 from ..ids import find_ids
 from ..lexical import STOPWORDS, tokenize
 from ..records import Record
@@ -79,11 +80,13 @@ _NAMED_ONE = re.compile(r"\b(?:the|that|this)\s+(?!(?:" + "|".join(ORDINAL_WORDS
                         re.IGNORECASE)
 # "the deletion one", "that image thing", "the hidden text trick": something discussed earlier,
 # named by a few words of the user's own before a placeholder noun. The nouns are English's
-# pro-forms for a thing named by its modifier ("one", "thing", "part", "bit", "piece", "stuff"),
+# pro-forms for a thing named by its modifier ("one", "thing", "part", "bit", "piece", "stuff",
+# "side", "aspect"),
 # and the words for a way of attacking that people use the same way ("trick", "angle",
 # "attack"); none names an ATLAS object.
 _POINTED_THING = re.compile(r"\b(?:the|that|this)\s+(?P<words>[\w/'-]+(?:\s+[\w/'-]+){0,4}?)\s+"
-                            r"(?:one|thing|part|bit|piece|stuff|trick|angle|attack)\b", re.I)
+                            r"(?:one|thing|part|bit|piece|stuff|side|aspect|trick|angle|attack)\b",
+                            re.I)
 # "the direct kind", "the white box variant", "its agentic sub-technique": a member of a family
 # of techniques named by a word of its own before an English class noun for one member of a
 # set (a closed class), as "the X one" names an item of a list. Words that pick within a set
@@ -183,6 +186,14 @@ DESCRIBING_INTENTS = ("defend", "attack", "threat_model", "incident")
 SUBJECT_KIND_INTENTS = ("explain", "incident")
 # Intents asked of one object, which a follow-up can pick from those just shown by describing it.
 ASPECT_INTENTS = ("explain", "attack", "defend")
+# Words that pick a thing by its place or sameness, not by what it is ("the first thing", "the
+# same trick", "the other part"): ordinals and English's closed class of such determiners.
+_NOT_NAMING_WORDS = frozenset(tokenize(" ".join(ORDINAL_WORDS))) | frozenset(
+    tokenize("same other next previous whole only"))
+# Intents whose follow-ups ask what a part of the discussion marked off in the user's words is
+# ("the X part, which technique is that", "mitigations for the X angle").
+POINTED_ASPECT_INTENTS = ("explain", "list", "defend")
+POINTED_ASPECT_CONFIDENCE = 0.6  # a part the user marked off: meant, but found by search
 KIND_SURE = 0.9  # the classifier's certainty of the asked kind that overrules a name's word
 # A part of a case study is asked about in questions that explain, list or describe an attack;
 # asking for mitigations or case studies is a relation of the whole study instead.
@@ -379,6 +390,10 @@ class Reader:
         if named:  # "tell me more about the bing one"
             reading.subjects, reading.source = [Link(named, 0.9, "item")], "ordinal"
             return
+        aspect = self._pointed_aspect(reading)
+        if aspect is not None:  # "the stolen sftp creds part, which technique is that"
+            reading.subjects, reading.source = [aspect], "question"
+            return
         own_object = _OWN_OBJECT.search(reading.question)
         if own_object and self.subject_words(own_object.group("phrase")):
             return  # "mitigations for deepfakes" after case studies: the phrase is the subject
@@ -526,8 +541,37 @@ class Reader:
                      if i in self.catalog}
         if len(discussed) < 2:
             return None
+        if self.linker.names_nothing(pointed.group("words")):
+            return None  # "the agent side": words many names hold point at none of them
         found = self.searched(pointed.group("words"), None, 5)
         return found[0].id if found and found[0].id in discussed else None
+
+    def _pointed_aspect(self, reading: Reading) -> Link | None:
+        """A follow-up that marks off a part of the discussion in words of its own ("the stolen
+        sftp creds part, which technique is that", "is the vendor part its own sub technique")
+        asks about what those words alone describe, when no object discussed is what they
+        name: the technique search ranks first for them (the sub-technique, when one is
+        asked for). A part of an attack is a technique, whatever is then asked of it ("which
+        tactic is the X part", "mitigations for the X angle")."""
+        if reading.intent not in POINTED_ASPECT_INTENTS:
+            return None
+        pointed = _POINTED_THING.search(reading.question)
+        # "and the X angle?" asks the last question again of X (read as such elsewhere).
+        if pointed is None or _PLURAL.search(reading.question) or _ELLIPSIS.search(reading.question):
+            return None
+        words = pointed.group("words")
+        if (not self.own_words(words) or points_back(words)
+                or set(tokenize(words)) & _NOT_NAMING_WORDS or self.linker.names_nothing(words)):
+            return None
+        kinds = TARGET_KINDS["subtechnique"] if reading.target == "subtechnique" else TECHNIQUE_TYPES
+        # The words describe the part; search's own order ranks descriptions (the links' order
+        # favours a name sharing a word: "creds" is not OS Credential Dumping's name).
+        try:
+            found = self.linker.retriever.search(self.linker.correct(words), k=FAMILY_SEARCH,
+                                                 types=list(kinds))
+        except QueryError:
+            return None
+        return Link(found[0].id, POINTED_ASPECT_CONFIDENCE, "search") if found else None
 
     def _surely_described(self, reading: Reading, kinds: Sequence[str]) -> Link | None:
         """What search finds surely, among ``kinds``, for a message that says enough in words
