@@ -1118,10 +1118,31 @@ def about_own_message(reader: Reader, clues: Clues, intent: str) -> str | None:
     return "defend" if "mitigation" in kinds else "attack"
 
 
+# Text in quotation marks (straight, curly or back quotes) opened after a space or at the start
+# and closed before a space, punctuation or the end: an apostrophe inside a word ("you're")
+# neither opens nor closes one.
+_QUOTED = re.compile(r"(?:(?<=[\s(])|^)(['\"‘“`])(?P<quoted>.+?)"
+                     r"(?:\1|[’”])(?=[\s.,;:!?)]|$)")
+
+
+def asks_about_quoted(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """A manipulation in quotation marks inside a question about it ("which one is a 'pretend
+    you are DAN' message typed into our bot") is what the question is about, not an attempt:
+    read without the quoted words, the message asks something of ATLAS. Asked to act on the
+    quoted words ("translate: '...'"), it still asks nothing of ATLAS and stays declined."""
+    if intent != "injection":
+        return None
+    outside = _QUOTED.sub(" ", clues.question)
+    if outside == clues.question or not reader.subject_words(outside):
+        return None
+    prediction = reader.intents.predict(reader.linker.correct(without_opening(outside)))
+    return None if prediction.intent in (*SUBSTANTIVE, "off_topic") else prediction.intent
+
+
 INTENT_RULES: tuple[IntentRule, ...] = (
     picked_alone, names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing,
     ranking, inside_case_study, the_list_again, more_of_them, mitigations_of_several,
-    nothing_to_map, numbered_step, yes_or_no, about_own_message)
+    nothing_to_map, numbered_step, yes_or_no, about_own_message, asks_about_quoted)
 
 
 def _best_of(scores: dict[str, float], exclude: tuple[str, ...]) -> str:
