@@ -1484,3 +1484,25 @@ def test_a_manipulation_quoted_in_a_question_about_it_is_not_an_attempt(
     assert read("which technique is a 'forget your rules' message", "explain") is None
     # An apostrophe inside a word opens no quotation.
     assert _QUOTED.sub(" ", "it's the users' data, isn't it") == "it's the users' data, isn't it"
+
+
+def test_sub_techniques_asked_of_a_mitigation_led_answer_are_its_techniques(rag: AtlasRAG) -> None:
+    reader = rag.answerer.reader
+    question = "what is beacon throttling"
+    history = [(question, compose(rag, question, "explain", target="mitigation").text)]
+    reading = dataclasses.replace(reader.read("sub techniques of that", history),
+                                  intent="list", target="subtechnique")
+    pointed = ["AML.M0901", "AML.T0901", "AML.M0902"]
+    assert reader._techniques_for_their_relations(reading, pointed) == [
+        "AML.T0901", "AML.M0901", "AML.M0902"]
+    # Relations a mitigation has itself, or a technique already first: unchanged.
+    techniques = dataclasses.replace(reading, target="technique")
+    assert reader._techniques_for_their_relations(techniques, pointed) == pointed
+    assert reader._techniques_for_their_relations(reading, pointed[1:]) == pointed[1:]
+    assert reader._techniques_for_their_relations(reading, ["AML.M0901"]) == ["AML.M0901"]
+    # Read as such, the follow-up is about the technique the last answer named beside it.
+    said = ("ATLAS covers this with **Beacon Throttling** ([AML.M0901]), listed against "
+            "Lighthouse Beacon Probing ([AML.T0901]).")
+    read = reader.read("sub techniques of that", [("how do we slow the probing down", said)])
+    assert (read.intent, read.target) == ("list", "subtechnique")
+    assert read.subject == "AML.T0901"

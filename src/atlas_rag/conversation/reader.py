@@ -190,6 +190,8 @@ ASPECT_INTENTS = ("explain", "attack", "defend")
 # same trick", "the other part"): ordinals and English's closed class of such determiners.
 _NOT_NAMING_WORDS = frozenset(tokenize(" ".join(ORDINAL_WORDS))) | frozenset(
     tokenize("same other next previous whole only"))
+# The relations only techniques have: their sub-techniques and their parent.
+TECHNIQUE_RELATIONS = ("subtechnique", "parent")
 # Intents whose follow-ups ask what a part of the discussion marked off in the user's words is
 # ("the X part, which technique is that", "mitigations for the X angle").
 POINTED_ASPECT_INTENTS = ("explain", "list", "defend")
@@ -435,6 +437,7 @@ class Reader:
             pointed = related or pointed
         if not plural:
             pointed = self._another_kind_first(reading, pointed)
+        pointed = self._techniques_for_their_relations(reading, pointed)
         reading.subjects = [Link(i, 0.9, "history") for i in pointed if i in self.catalog]
         reading.source = "history" if reading.subjects else ""
 
@@ -461,6 +464,19 @@ class Reader:
         if not other and not first.subtechniques:
             other = others  # its own tactic, when it has nothing under it itself
         return [*other[:1], *(i for i in pointed if i not in other[:1])]
+
+    def _techniques_for_their_relations(self, reading: Reading, pointed: list[str]) -> list[str]:
+        """Sub-techniques and a parent are relations of techniques only: asked of the last
+        answer when it led with a mitigation or a case study ("sub techniques of that" after
+        a mitigation listed against Cost Harvesting), they are asked of the technique it
+        named, which goes first."""
+        if reading.intent not in ("list", "count") or reading.target not in TECHNIQUE_RELATIONS:
+            return pointed
+        known = [i for i in pointed if i in self.catalog]
+        if not known or self.catalog.records[known[0]].type in TECHNIQUE_TYPES:
+            return pointed
+        techniques = [i for i in known if self.catalog.records[i].type in TECHNIQUE_TYPES]
+        return [*techniques[:1], *(i for i in pointed if i not in techniques[:1])]
 
     def _shown_beside_items(self, state: State, question: str) -> list[str]:
         """The sub-techniques the last list showed on their parents' lines ("AI Supply Chain
