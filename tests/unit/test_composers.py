@@ -1371,12 +1371,18 @@ def test_a_comparison_of_two_listed_ones_compares_the_ones_each_side_names(rag: 
     assert find_ids(text.split("\n\n", 1)[0])[:2] == ["AML.T0901.001", "AML.T0901.002"]
 
 
-def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag: AtlasRAG) -> None:
+def _two_techniques_explained(rag: AtlasRAG) -> list[tuple[str, str]]:
+    """A conversation that explained Weathervane Model Cloning, then Lighthouse Beacon Probing."""
     cloning = "what is weathervane model cloning"
     probing = "what is lighthouse beacon probing"
     first = compose(rag, cloning, "explain")
     second = compose(rag, probing, "explain", history=[(cloning, first.text)])
-    history = [(cloning, first.text), (probing, second.text)]
+    return [(cloning, first.text), (probing, second.text)]
+
+
+def test_a_thing_discussed_earlier_named_by_words_of_its_own_is_that_object(rag: AtlasRAG) -> None:
+    history = _two_techniques_explained(rag)
+    cloning = history[0][0]
     reader = rag.answerer.reader
     question = "which tactic would the replica copying trick fall under"
     assert reader._pointed_thing(reader.read(question, history)) == "AML.T0903"  # not the last
@@ -1415,11 +1421,7 @@ def test_a_comparison_naming_one_item_shown_compares_it_with_the_subject(
 
 def test_a_part_marked_off_in_the_users_words_is_what_search_finds_for_them(
         rag: AtlasRAG) -> None:
-    cloning = "what is weathervane model cloning"
-    probing = "what is lighthouse beacon probing"
-    first = compose(rag, cloning, "explain")
-    second = compose(rag, probing, "explain", history=[(cloning, first.text)])
-    history = [(cloning, first.text), (probing, second.text)]
+    history = _two_techniques_explained(rag)
     reader = rag.answerer.reader
 
     def aspect(question: str, intent: str = "list", target: str = "technique") -> str | None:
