@@ -81,9 +81,8 @@ _NAMED_ONE = re.compile(r"\b(?:the|that|this)\s+(?!(?:" + "|".join(ORDINAL_WORDS
 # "the deletion one", "that image thing", "the hidden text trick": something discussed earlier,
 # named by a few words of the user's own before a placeholder noun. The nouns are English's
 # pro-forms for a thing named by its modifier ("one", "thing", "part", "bit", "piece", "stuff",
-# "side", "aspect"),
-# and the words for a way of attacking that people use the same way ("trick", "angle",
-# "attack"); none names an ATLAS object.
+# "side", "aspect"), and the words for a way of attacking that people use the same way
+# ("trick", "angle", "attack"); none names an ATLAS object.
 _POINTED_THING = re.compile(r"\b(?:the|that|this)\s+(?P<words>[\w/'-]+(?:\s+[\w/'-]+){0,4}?)\s+"
                             r"(?:one|thing|part|bit|piece|stuff|side|aspect|trick|angle|attack)\b",
                             re.I)
