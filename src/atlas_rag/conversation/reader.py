@@ -549,17 +549,25 @@ class Reader:
         under") is about that object when search, for those words alone, ranks it first of
         everything ATLAS holds and it was cited in an earlier answer (of several: with one,
         the plain pronoun reading already has it)."""
-        pointed = _POINTED_THING.search(reading.question)
-        if pointed is None or _PLURAL.search(reading.question):
+        words = self._placeholder_words(reading.question)
+        if words is None:
             return None
         discussed = {i for turn in reading.state.turns for i in find_ids(turn.answer)
                      if i in self.catalog}
         if len(discussed) < 2:
             return None
-        if self.linker.names_nothing(pointed.group("words")):
-            return None  # "the agent side": words many names hold point at none of them
-        found = self.searched(pointed.group("words"), None, 5)
+        found = self.searched(words, None, 5)
         return found[0].id if found and found[0].id in discussed else None
+
+    def _placeholder_words(self, question: str) -> str | None:
+        """The words before a placeholder noun ("the deletion one", "the stolen creds part")
+        when they single out one thing: not of a plural pointer ("those X parts"), and not
+        words many technique names hold ("the agent side")."""
+        pointed = _POINTED_THING.search(question)
+        if pointed is None or _PLURAL.search(question):
+            return None
+        words = pointed.group("words")
+        return None if self.linker.names_nothing(words) else words
 
     def _pointed_aspect(self, reading: Reading) -> Link | None:
         """A follow-up that marks off a part of the discussion in words of its own ("the stolen
@@ -570,13 +578,10 @@ class Reader:
         tactic is the X part", "mitigations for the X angle")."""
         if reading.intent not in POINTED_ASPECT_INTENTS:
             return None
-        pointed = _POINTED_THING.search(reading.question)
+        words = self._placeholder_words(reading.question)
         # "and the X angle?" asks the last question again of X (read as such elsewhere).
-        if pointed is None or _PLURAL.search(reading.question) or _ELLIPSIS.search(reading.question):
-            return None
-        words = pointed.group("words")
-        if (not self.own_words(words) or points_back(words)
-                or set(tokenize(words)) & _NOT_NAMING_WORDS or self.linker.names_nothing(words)):
+        if (words is None or _ELLIPSIS.search(reading.question) or not self.own_words(words)
+                or points_back(words) or set(tokenize(words)) & _NOT_NAMING_WORDS):
             return None
         kinds = TARGET_KINDS["subtechnique"] if reading.target == "subtechnique" else TECHNIQUE_TYPES
         # The words describe the part; search's own order ranks descriptions (the links' order
