@@ -1508,3 +1508,19 @@ def test_sub_techniques_asked_of_a_mitigation_led_answer_are_its_techniques(rag:
     read = reader.read("sub techniques of that", [("how do we slow the probing down", said)])
     assert (read.intent, read.target) == ("list", "subtechnique")
     assert read.subject == "AML.T0901"
+
+
+def test_a_verb_asking_for_a_defence_proposes_no_control(
+        rag: AtlasRAG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_rag.conversation.compose.security import _proposed_control
+    ctx = rag.answerer.context
+    searched: list[str] = []
+
+    def sure_link(text: str, types: object = None) -> None:
+        searched.append(text)
+
+    monkeypatch.setattr(ctx.reader, "sure_link", sure_link)
+    question = "how do we harden the seedbank against tainted kernels"
+    _proposed_control(ctx, rag.answerer.read(question))
+    # "harden" asks for a defence: the control is looked for by what the rest describes.
+    assert searched and "harden" not in searched[0] and "tainted kernels" in searched[0]

@@ -18,7 +18,12 @@ from atlas_rag.conversation.state import (
     recent_subjects,
     without_ordinal,
 )
-from atlas_rag.conversation.vocabulary import shifts_topic, without_defining, without_opening
+from atlas_rag.conversation.vocabulary import (
+    shifts_topic,
+    without_asking,
+    without_defining,
+    without_opening,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -222,6 +227,16 @@ def test_the_frame_of_a_definition_question_is_not_searched(text: str, kept: str
 ])
 def test_opening_acknowledgements_are_dropped(text: str, kept: str) -> None:
     assert without_opening(text) == kept
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("how do we harden against the beacon trick", "how do we against the beacon trick"),
+    ("would throttling the endpoint help", "would throttling the endpoint help"),
+    ("mitigations to secure the seedbank?", "to the seedbank?"),
+    ("what controls stop it", "what controls stop it"),  # nothing would be left to search
+])
+def test_asking_words_are_dropped_from_what_describes_the_subject(text: str, kept: str) -> None:
+    assert without_asking(text) == kept
 
 
 def test_the_subjects_the_question_named_come_first(catalog: Catalog) -> None:

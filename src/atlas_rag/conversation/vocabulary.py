@@ -100,3 +100,17 @@ def without_conversing(text: str) -> str:
     kept = _WORD_RE.sub(lambda m: "" if m.group(0).lower() in CONVERSING_WORDS else m.group(0), text)
     kept = re.sub(r"\s+([,;:.!?])", r"\1", re.sub(r"\s+", " ", kept)).strip(" ,;:.!-")
     return kept if tokenize(kept) else text
+
+
+def without_asking(text: str) -> str:
+    """``text`` without its words of asking ("how do we harden against the image trick" ->
+    "how do we against the image trick"; stopwords stay): what is left describes the subject,
+    so a verb that asks for a defence ("harden", "secure") does not pick the control whose
+    name holds it (all of ``text`` if nothing would be left)."""
+    kept = " ".join(word for word in text.split() if not _asking(word))  # "atlas-wise" is a word
+    return kept if tokenize(kept) else text
+
+
+def _asking(word: str) -> bool:
+    terms = set(tokenize(word))
+    return bool(terms) and terms <= ASKING_TERMS

@@ -17,7 +17,7 @@ from ..linking import BY_ID
 from ..reader import Reading
 from ..reply import Reply, hit_of, join
 from ..state import recent_subjects, without_pointers
-from ..vocabulary import without_conversing
+from ..vocabulary import without_asking, without_conversing
 from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, relative
 from .objects import card
 from .relations import RELATIONS, nearest_instead, write_listing
@@ -234,7 +234,9 @@ def _proposed_control(ctx: Context, reading: Reading) -> str | None:
     message of asking words alone ("how to detect it") describes none."""
     if not ctx.reader.subject_words(without_pointers(reading.question)):
         return None
-    sure = ctx.reader.sure_link(reading.question, ("mitigation",))
+    # Searched without its asking words: "how do we harden against that" asks for a defence;
+    # it does not propose Model Hardening.
+    sure = ctx.reader.sure_link(without_asking(reading.question), ("mitigation",))
     return sure.id if sure is not None and _describes(ctx, reading.question, sure.id) else None
 
 
