@@ -1524,3 +1524,71 @@ def test_a_verb_asking_for_a_defence_proposes_no_control(
     _proposed_control(ctx, rag.answerer.read(question))
     # "harden" asks for a defence: the control is looked for by what the rest describes.
     assert searched and "harden" not in searched[0] and "tainted kernels" in searched[0]
+
+
+# ---------------------------------------------------------------------- stop 46
+
+
+def test_techniques_of_a_technique_with_none_under_it_are_those_of_the_case_study_listed(
+        rag: AtlasRAG) -> None:
+    question = "case studies of weathervane model cloning"
+    history = [(question, compose(rag, question, "list", "case_study").text)]
+    answer = compose(rag, "what other techniques are in that case", "list", "technique",
+                     history=history)
+    assert "AML.CS0901" in lead(answer) and "no sub-techniques" not in answer.text
+    assert answer.items == ["AML.T0901.001", "AML.T0902", "AML.T0903"]  # its steps' order
+
+
+def test_how_many_of_a_kind_are_there_counts_the_whole_release_mid_conversation(
+        rag: AtlasRAG) -> None:
+    history = [("what is seedbank poisoning", compose(rag, "what is seedbank poisoning",
+                                                      "explain").text)]
+    answer = compose(rag, "how many tactics are there", "count", "tactic", history=history)
+    assert "**3** tactics" in lead(answer) and "AML.T0902" not in answer.text
+    # A pointer keeps the question on what was discussed.
+    assert rag.answerer.read("how many tactics is it under", history).subject == "AML.T0902"
+
+
+def test_is_a_named_object_one_of_them_says_whether_the_list_holds_it(rag: AtlasRAG) -> None:
+    history = _listed(rag, "which techniques does beacon throttling address", "technique")
+    no = rag.ask("is seedbank poisoning one of them", history)
+    assert no.text.startswith("**No.** **Seedbank Poisoning** ([AML.T0902]) is not one of the 3")
+    yes = rag.ask("is weathervane model cloning one of them", history)
+    assert yes.text.startswith("**Yes.**") and "(number 3)" in lead(yes)
+    # Another kind asked with the list is still a relation check ("do those cover X").
+    mitigations = _listed(rag, "list all mitigations", "mitigation")
+    covered = rag.ask("do those cover weathervane model cloning?", mitigations)
+    assert "one of the" not in covered.text
+
+
+def test_a_side_no_name_links_is_searched_when_the_message_sets_out_its_sides(
+        rag: AtlasRAG) -> None:
+    question = "what is ledger vault encryption"
+    history = [(question, compose(rag, question, "explain", "mitigation").text)]
+    answer = compose(rag, "whats the diff between provenance sealing and capping queries per caller",
+                     "compare", "mitigation", history=history)
+    assert {"AML.M0902", "AML.M0901"} <= set(answer.citations)
+
+
+def test_each_of_three_sides_is_compared_when_one_is_found_by_search_only(rag: AtlasRAG) -> None:
+    answer = compose(rag, "provenance sealing vs ledger vault encryption vs capping queries "
+                     "per caller", "compare", "mitigation")
+    assert answer.citations[:3] == ["AML.M0902", "AML.M0903", "AML.M0901"]  # the message's order
+
+
+def test_and_for_the_parent_asks_the_same_question_of_the_parent(rag: AtlasRAG) -> None:
+    question = "mitigations for grafted label swapping"
+    history = [(question, compose(rag, question, "list", "mitigation").text)]
+    reading = rag.answerer.read("and for the parent", history)
+    assert (reading.target, reading.subject) == ("mitigation", "AML.T0902")
+    assert rag.ask("and for the parent", history).items == ["AML.M0902"]
+    # Without the frame, "the parent" is what is asked for.
+    assert rag.answerer.read("whats the parent", history).target == "parent"
+
+
+def test_the_word_attack_is_no_att_and_ck_reference_unless_marked(rag: AtlasRAG) -> None:
+    reader = rag.answerer.reader
+    for question in ("whats the attack exactly", "what attack is this"):
+        assert reader.read(question).target != "attack_ref", question
+    for question in ("whats the att&ck id for seedbank poisoning", "mitre attack mapping for it"):
+        assert reader.read(question).target == "attack_ref", question

@@ -112,6 +112,15 @@ def test_a_long_message_still_picks_by_a_marked_ordinal() -> None:
     assert find_ordinal(f"{story} the second") is None
 
 
+def test_a_date_in_a_long_message_is_no_pick() -> None:
+    scan = ("scan finding 77: an exposed training dashboard with no auth, first seen nine days "
+            "ago; its job history shows two jobs submitted from an unknown address on the 11th, "
+            "and the node environment holds cloud keys. map it?")
+    assert find_ordinals(scan) == []
+    assert find_ordinals(f"{scan} the 11th one") == [11]  # a marked pick still counts
+    assert find_ordinals("and the 11th?") == [11]  # a short message picks with it
+
+
 def test_only_the_words_that_pick_are_taken_out() -> None:
     assert "second" not in without_ordinal("what about the second one")
     story = ("ticket 4411: returns at one store were all marked verified by the same associate "

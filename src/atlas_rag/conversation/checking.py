@@ -43,6 +43,7 @@ class Check:
     subject: str
     others: tuple[str, ...] = ()
     kind: str = ""
+    member: bool = False  # "is X one of them": whether ``subject`` is among ``others``
 
 
 @dataclass(frozen=True)

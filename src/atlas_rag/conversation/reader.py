@@ -101,10 +101,27 @@ _NAMED_MEMBER = re.compile(r"\b(?:the|that|this|its)\s+(?!(?:" + "|".join(ORDINA
 _OWN_LAST = re.compile(r"\b(?:what|the\s+thing)\s+i\s+(?:just\s+)?(?:tried|did|asked|wrote|sent|typed"
                        r"|said|attempted|pasted)\b|\b(?:my|that|this)\s+(?:last\s+|previous\s+)?"
                        r"(?:message|prompt)\b", re.IGNORECASE)
+# "how many tactics are there", "what mitigations are there in total": English's existential
+# "there is/are" closing the clause, with no place or owner after it, asks about the whole
+# domain (here the release), not about what was discussed. The kind nouns are the data model's;
+# the closing phrases ("in total", "in atlas") are the closed set that restate the domain.
+_WHOLE_RELEASE = re.compile(
+    r"\b(?:tactic|sub-?technique|technique|mitigation|case[\s-]?stud(?:y|ie))s?\s+(?:are|is)\s+"
+    r"there(?:\s+(?:in\s+(?:atlas|all|total)|total|altogether|overall|all\s+together))?\W*$",
+    re.IGNORECASE)
 # "what about X", "how about X", "and for X", "same for X", "and X?": English's frames for
 # asking the last question again of something else (a closed class).
 _ELLIPSIS = re.compile(r"^\W*(?:(?:ok(?:ay)?|so|hmm)\W+)?(?:(?:what|how)\s+about|(?:and|same)\s+(?:for|with)"
                        r"|and)\b\W*", re.IGNORECASE)
+# What marks a message as about MITRE ATT&CK rather than an attack: the framework's name as
+# typed ("att&ck", "attck", "mitre attack", "enterprise attack"), "attack" before a noun for a
+# reference to it ("attack id", "attack mapping"), or an ATT&CK technique or tactic ID.
+_ATTACK_NAMED = re.compile(
+    r"att\s*&\s*ck|\battck\b|\b(?:mitre|enterprise)\s+attack\b|\benterprise\s+ids?\b"
+    r"|\battack\s+(?:ids?|refs?|references?|mappings?|maps?|counterparts?|equivalents?|version)\b"
+    r"|\b(?:T1\d{3}(?:\.\d{3})?|TA00\d\d)\b", re.IGNORECASE)
+# "and for X", "same for X": the preposition marks X as what the same question is now asked of.
+_FOR_FRAME = re.compile(r"\bfor\b", re.IGNORECASE)
 ELLIPTICAL_WORDS = 4  # the new subject alone: a name is short
 # How far down a search a described member of a family may be found.
 FAMILY_SEARCH = 20
@@ -274,6 +291,9 @@ class Reader:
                       and (picking or bool(_OF_THOSE.search(question))),
                       alone=picks_only(self, question, ordinal))
         intent, target = prediction.intent, prediction.target
+        if target == "attack_ref" and not _ATTACK_NAMED.search(question):
+            # "whats the attack exactly": the English word, not the ATT&CK framework.
+            target = _best_of(prediction.targets, exclude=("attack_ref",))
         for rule in INTENT_RULES:
             intent = rule(self, clues, intent) or intent
         if intent == "explain" and clues.alone:
@@ -341,6 +361,10 @@ class Reader:
             return 0 < len(words) <= ELLIPTICAL_WORDS
         if self.catalog.by_name(without_pointers(rest).strip(" ?!.")):
             return True  # "and command and control": a name, whatever words it holds
+        if _FOR_FRAME.search(match.group(0)) and (
+                pointed := _KIND_POINTER.fullmatch(rest.strip(" ?!."))) and "parent" in (
+                pointed.group("relational") or pointed.group("kind") or "").lower():
+            return True  # "and for the parent": the same question of the subject's parent
         return (0 < len(words) <= ELLIPTICAL_WORDS and not KIND_WORD.search(rest)
                 and len(words) == len(_WORD.findall(without_pointers(rest))))
 
@@ -373,8 +397,9 @@ class Reader:
             else:
                 reading.ordinal_missing = True
             return
-        if state.empty:
-            return
+        if state.empty or (_WHOLE_RELEASE.search(reading.question)
+                           and not points_back(reading.question)):
+            return  # "how many tactics are there": the whole release
         if state.items_in_last and len(state.items) == 1 and _THAT_ONE.search(reading.question):
             # "what else did that one use" after a list of one: that item.
             reading.subjects, reading.source = [Link(state.items[0], 0.9, "item")], "ordinal"
@@ -452,17 +477,26 @@ class Reader:
         # kinds are asked of their own kind.
         kinds = TARGET_KINDS.get(reading.target) if reading.target not in (
             "parent", "subtechnique") else None
-        if (reading.intent not in ("list", "count") or not kinds or len(pointed) < 2
+        if (reading.intent not in ("list", "count") or not kinds or not pointed
                 or pointed[0] not in self.catalog
                 or self.catalog.records[pointed[0]].type not in kinds):
             return pointed
         first = self.catalog.records[pointed[0]]
-        others = [i for i in pointed[1:] if i in self.catalog
+        pool = [*pointed[1:], *self._shown_when_empty(reading, first)]
+        others = [i for i in dict.fromkeys(pool) if i in self.catalog
                   and self.catalog.records[i].type not in kinds]
         other = [i for i in others if i not in first.tactics]
         if not other and not first.subtechniques:
             other = others  # its own tactic, when it has nothing under it itself
         return [*other[:1], *(i for i in pointed if i not in other[:1])]
+
+    def _shown_when_empty(self, reading: Reading, first: Record) -> list[str]:
+        """"what other techniques are in that case" after a technique's one case study: asked
+        of a top-level technique with no sub-techniques, a technique's "techniques" would be
+        an empty list, so the items the last answer listed are candidates too."""
+        if first.type != "technique" or first.subtechniques or not reading.state.items_in_last:
+            return []
+        return list(reading.state.items)
 
     def _techniques_for_their_relations(self, reading: Reading, pointed: list[str]) -> list[str]:
         """Sub-techniques and a parent are relations of techniques only: asked of the last
@@ -767,6 +801,9 @@ class Reader:
         named = [link.id for link in ordered if link.confidence >= OWN_SUBJECT or (
             link.confidence >= CHECKED_AGAINST and link.how != "name-word")]
         if points_at_several(question) and state.items and len(named) == 1:
+            if self._of_listed_kind(named[0], state.items):
+                # "is rag poisoning one of them" after techniques: one of the list or not.
+                return Check(named[0], tuple(state.items), member=True)
             # "do those cover prompt injection?": the named object against each listed item.
             listed = tuple(i for i in state.items[:CHECKED_ITEMS] if i != named[0])
             return Check(named[0], listed) if listed and asks_yes_no(question) else None
@@ -784,6 +821,13 @@ class Reader:
                 other = next((f for f in found if f.id in related), None) or _sure(found)
                 check = Check(record.id, (other.id,)) if other is not None else None
         return check
+
+    def _of_listed_kind(self, atlas_id: str, items: Sequence[str]) -> bool:
+        """An object of the kind of every item listed (techniques and sub-techniques are one
+        kind): asked about with the list, it is asked to be one of them."""
+        kind = kind_family(self.catalog.records[atlas_id].type)
+        return all(i in self.catalog and kind_family(self.catalog.records[i].type) == kind
+                   for i in items)
 
     def current_case_study(self, state: State) -> Record | None:
         """The case study the last answer was about, when it was about one alone."""

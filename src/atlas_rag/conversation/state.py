@@ -277,12 +277,13 @@ _JOINED_RE = re.compile(r"\s*(?:,|and|or|vs\.?|versus|&)\s+(?:the\s+)?(?P<joined
 
 def _picking(text: str) -> Iterator[re.Match[str]]:
     """The ordinal phrases of ``text`` that pick an item of a list. In a long message (a pasted
-    write-up or a described system) "the last" and "the first" are of its own story ("after
-    the last two retrains", "the first time"); there only a marked pick counts ("#2", "item 3",
-    "the second one")."""
+    write-up or a described system) "the last", "the first" and "the 11th" are of its own story
+    ("after the last two retrains", "the first time", a date "on the 11th"); there only a
+    marked pick counts ("#2", "item 3", "the second one")."""
     long = len(text.split()) > PICKING_WORDS
     return (match for match in _ORDINAL_RE.finditer(text)
-            if not (long and match.group("word") and not _MARKED_PICK.match(text, match.end())))
+            if not (long and (match.group("word") or match.group("nth"))
+                    and not _MARKED_PICK.match(text, match.end())))
 
 
 def _position(match: re.Match[str]) -> int | None:

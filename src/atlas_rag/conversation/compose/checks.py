@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...records import Record
 from ...text import opening, shorten
 from ..checking import Check, Verdict, verdict
-from ..knowledge import TECHNIQUE_TYPES, techniques_of_case_study
+from ..knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
 from ..reader import Reading
 from ..reply import Reply, kind_name
 from .base import COMPOSERS, Context, composes
@@ -21,6 +21,9 @@ def verify(ctx: Context, reading: Reading) -> Reply:
         return COMPOSERS.get(fallback, COMPOSERS["explain"])(ctx, reading)
     reply = Reply(ctx.catalog)
     subject = ctx.catalog.records[check.subject]
+    if check.member:
+        write_membership(ctx, reply, list(check.others), check.subject)
+        return reply
     if check.kind:
         _kind(ctx, reply, subject, check)
     elif len(check.others) > 1:
@@ -126,3 +129,27 @@ def _article(noun: str) -> str:
 
 
 __all__ = ["verify"]
+
+
+def write_membership(ctx: Context, reply: Reply, items: list[str], member: str) -> None:
+    """Whether ``member`` is one of the ``items`` just listed, and what it is."""
+    total = f"the {listed_total([ctx.catalog.records[i] for i in items])}"
+    if member in items:
+        reply.para(f"**Yes.** {reply.name(member)} is one of {total} "
+                   f"(number {items.index(member) + 1}).")
+    else:
+        kin = [i for i in family(ctx.catalog, member) if i in items]
+        also = f" Its relative {reply.names(kin)} is." if kin else ""
+        reply.para(f"**No.** {reply.name(member)} is not one of {total}.{also}")
+    record = ctx.catalog.records[member]
+    text = shorten(opening(record.description, 1), DETAIL_CHARS)
+    reply.item(member, reply.name(member, bold=False) + (f": {text}" if text else ""))
+    reply.source(member)
+
+
+def listed_total(items: list[Record]) -> str:
+    """"17 techniques above": a list of techniques and sub-techniques is of techniques."""
+    kinds = {r.type for r in items}
+    kind = ("technique" if kinds <= set(TECHNIQUE_TYPES) and len(kinds) > 1
+            else items[0].type if len(kinds) == 1 else "")
+    return f"{len(items)} {kind_name(kind, len(items)) if kind else 'items'} above"

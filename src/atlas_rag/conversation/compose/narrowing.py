@@ -11,12 +11,14 @@ from __future__ import annotations
 from ...lexical import tokenize
 from ...records import Record
 from ...text import opening, shorten
+from ..checking import asks_yes_no
 from ..facets import date_of, narrow
-from ..knowledge import TECHNIQUE_TYPES, family
-from ..reader import Reading
+from ..knowledge import TECHNIQUE_TYPES, family, kind_family
+from ..reader import OWN_SUBJECT, Reading
 from ..reply import Reply, join, kind_name
 from ..state import without_pointers
 from .base import Context, composes, relative
+from .checks import listed_total, write_membership
 
 # The items whose own text matches the description at least this share of the best item.
 TEXT_SHARE = 0.8
@@ -34,6 +36,10 @@ RELATION_FIELDS = ("techniques", "mitigations", "case_studies", "tactics", "subt
 def narrow_list(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
     items = [ctx.catalog.records[i] for i in reading.subject_ids()]
+    member = _asked_member(ctx, reading, items)
+    if member is not None:
+        write_membership(ctx, reply, [r.id for r in items], member)
+        return reply
     facets = narrow(reading.question, ctx.catalog, items)
     kept = [r.id for r in items if all(r.id in f.kept for f in facets)]
     order = next((f.kept for f in facets if f.ordered), None)
@@ -52,6 +58,17 @@ def narrow_list(ctx: Context, reading: Reading) -> Reply:
     _write(ctx, reply, items, kept, label, facet=bool(facets), ordered=order is not None,
            notes=notes)
     return reply
+
+
+def _asked_member(ctx: Context, reading: Reading, items: list[Record]) -> str | None:
+    """"is rag poisoning one of them": a yes/no question that names one object of the list's
+    kind asks whether it is in the list, not which items its words describe."""
+    if not items or not asks_yes_no(reading.question):
+        return None
+    kinds = {kind_family(r.type) for r in items}
+    named = [link.id for link in reading.links.links if link.confidence >= OWN_SUBJECT
+             and kind_family(ctx.catalog.records[link.id].type) in kinds]
+    return named[0] if len(set(named)) == 1 else None
 
 
 def _named(ctx: Context, words: list[str], items: list[Record]) -> list[str]:
@@ -89,8 +106,7 @@ def _write(ctx: Context, reply: Reply, items: list[Record], kept: list[str], lab
     """``label`` is a facet's phrase ("from 2024") when ``facet``, else a verb phrase; an
     ``ordered`` facet ("most case studies first") ranks the items rather than keeping some,
     and its ``notes`` ("17 case studies") stand beside them."""
-    kind = items[0].type if items else "technique"
-    total = f"{len(items)} {kind_name(kind, len(items))} above"
+    total = listed_total(items)
     said = label if facet or len(kept) > 1 else label.replace("match ", "matches ", 1)
     if not kept:
         reply.para(f"None of the {total} {'is ' + label if facet else said}.")

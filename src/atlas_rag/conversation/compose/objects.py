@@ -13,6 +13,7 @@ from ..knowledge import TARGET_TYPES, TECHNIQUE_TYPES, family, techniques_of_cas
 from ..linking import BY_ID, Link, close_first
 from ..reader import KIND_SURE, Reading, wh_kind
 from ..reply import Reply, join, kind_name
+from ..state import points_back
 from ..vocabulary import without_opening
 from .base import GOAL_WEIGHTS, Context, case_studies_line, composes, may_seek_incidents
 from .described import DESCRIBED_SHARE
@@ -344,18 +345,43 @@ def _compared(ctx: Context, reading: Reading, ids: list[str], wanted: int = 2) -
         # the system with junk", after a technique and its tactic).
         types = TECHNIQUE_TYPES if known[0] in TECHNIQUE_TYPES else (known[0],)
         earlier = [i for i in earlier if ctx.catalog.records[i].type in types]
-    for part in parts:
-        links = ctx.linker.link(part).links or _item_named(ctx, reading, part, types if found else None)
-        if not links and (len(found) + len(earlier) < 2 or ctx.reader.confident_search(part)):
+    # A message that sets out its own sides ("guardrails vs guidelines") compares what they
+    # name: a side no name links is searched, not replaced by the last answer's subject. A side
+    # that points back ("how is it different from X") is the last answer's subject.
+    own_sides = len(parts) >= 2 and not any(points_back(p) for p in parts)
+    side: dict[str, int] = {}  # the part of the message each object was found in
+    for n, part in enumerate(parts):
+        links = _side_links(ctx, reading, part, found, earlier, types)
+        side.update({lk.id: n for lk in links if lk.id in found and lk.id not in side})
+        if not links and (len(found) + (0 if own_sides else len(earlier)) < wanted
+                          or ctx.reader.confident_search(part)):
             links = ctx.linker.search(ctx.linker.correct(part), types, 3)
             if len(ctx.reader.subject_words(part)) == 1:  # a bare term ("poisoning")
                 links = _same_level_first(ctx, links, found[:1])
         link: Link | None = next((lk for lk in links if lk.id not in found), None)
         if link is not None:
             found.append(link.id)
+            side.setdefault(link.id, n)
+    if all(i in side for i in found):
+        found.sort(key=side.__getitem__)  # the message's order ("guidelines vs guardrails vs ...")
     if len(found) < 2:
         found += [i for i in earlier if i not in found]
     return found[:wanted if len(parts) > 2 else 2]
+
+
+def _side_links(ctx: Context, reading: Reading, part: str, found: list[str], earlier: list[str],
+                types: tuple[str, ...] | None) -> list[Link]:
+    """What one side of a comparison names: a name, an item of the list just shown ("the X
+    one"), or an object found or discussed already that its words name ("memory vs thread
+    sub-techniques" after both were shown)."""
+    links = ctx.linker.link(part).links or _item_named(ctx, reading, part, types if found else None)
+    if links or not (found or earlier):
+        return links
+    mentioned = ctx.linker.item_named(part, [*found, *earlier])
+    if mentioned is None or not set(ctx.reader.subject_words(part)) <= set(
+            tokenize(ctx.catalog.full_name(ctx.catalog.records[mentioned]))):
+        return []  # only a word of it ("data poisoning" is not Poison AI Model)
+    return [Link(mentioned, 0.9, "item")]
 
 
 # "the X one": English's pro-form for one member of a set just shown.
