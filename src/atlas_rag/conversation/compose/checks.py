@@ -128,9 +128,6 @@ def _article(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
-__all__ = ["verify"]
-
-
 def write_membership(ctx: Context, reply: Reply, items: list[str], member: str) -> None:
     """Whether ``member`` is one of the ``items`` just listed, and what it is."""
     total = f"the {listed_total([ctx.catalog.records[i] for i in items])}"
@@ -153,3 +150,6 @@ def listed_total(items: list[Record]) -> str:
     kind = ("technique" if kinds <= set(TECHNIQUE_TYPES) and len(kinds) > 1
             else items[0].type if len(kinds) == 1 else "")
     return f"{len(items)} {kind_name(kind, len(items)) if kind else 'items'} above"
+
+
+__all__ = ["listed_total", "verify", "write_membership"]
