@@ -258,3 +258,26 @@ def test_em_is_them(full: Full) -> None:
     ask(full, "how many mitigations map to llm prompt injection", history)
     answer = ask(full, "list em", history)
     assert answer.items == list(full.rag.get("AML.T0051").mitigations)
+
+
+def test_does_it_cover_checks_the_pointed_object_against_a_described_technique(full: Full) -> None:
+    """The technique is described, not named: checked against the object pointed back at, and
+    ATLAS listing none against it, the family's mitigations are offered."""
+    history: list[tuple[str, str]] = []
+    ask(full, "tell me about AML.M0024", history)
+    answer = ask(full, "does that help against poisoning an agent's conversation thread?",
+                 history)
+    assert answer.intent == "verify" and answer.text.startswith("**No.**")
+    assert {"AML.T0080.001", "AML.M0031"} <= set(answer.citations)
+
+
+def test_the_x_one_is_a_listed_item_before_a_sub_technique_shown_beside_one(full: Full) -> None:
+    """"the deepfake one" after a list holding Generate Deepfakes, and Phishing with its
+    Deepfake-Assisted Phishing beside it: the listed item."""
+    shown = ("This maps to 2 ATLAS techniques:\n\n"
+             "1. Phishing ([AML.T0052]), via Deepfake-Assisted Phishing ([AML.T0052.001]): "
+             "“a fake recruiter called”\n"
+             "2. Generate Deepfakes ([AML.T0088]): “the face looked too smooth”\n")
+    answer = full.rag.ask("the deepfake one, what tactic is it in",
+                          [("map this: a fake recruiter called with a cloned face", shown)])
+    assert answer.subject == "AML.T0088" and "AML.TA0001" in answer.citations

@@ -63,12 +63,21 @@ def test_the_siblings_of_a_sub_technique_name_their_parent_with_its_id(rag: Atla
     answer = compose(rag, "what are the siblings of AML.T0901.002", "list", "subtechnique")
     assert "sub-techniques of" in lead(answer) and "[AML.T0901]" in lead(answer)
     assert "AML.T0901" in answer.citations
+    first = compose(rag, "siblings of AML.T0901.001?", "list", "subtechnique")
+    assert first.items == ["AML.T0901.001", "AML.T0901.002"]  # in ID order
+    assert "([AML.T0901.001]): the one asked about" in first.text  # marked, not described
 
 
 def test_case_studies_of_a_parent_roll_up_its_sub_techniques_labelled(rag: AtlasRAG) -> None:
     answer = compose(rag, "which case studies used lighthouse beacon probing?", "list", "case_study")
     assert answer.items == ["AML.CS0902", "AML.CS0901"]
     assert "via Foghorn Echo Mapping" in answer.text
+
+
+def test_case_studies_with_the_stated_type_come_first_and_are_counted(rag: AtlasRAG) -> None:
+    answer = compose(rag, "which exercises used lighthouse beacon probing?", "list", "case_study")
+    assert answer.items == ["AML.CS0901", "AML.CS0902"]  # the exercise, then the incident
+    assert "1 of them of type “exercise”" in lead(answer)
 
 
 def test_a_count_is_a_number_up_front(rag: AtlasRAG) -> None:
@@ -431,6 +440,22 @@ def test_a_check_that_fails_says_no_and_what_atlas_lists_instead(rag: AtlasRAG) 
     answer = compose(rag, "does AML.M0903 mitigate AML.T0902?", "verify")
     assert lead(answer).startswith("**No.**")
     assert "AML.M0902" in lead(answer)  # the mitigation ATLAS does list against it
+
+
+def test_a_failed_check_offers_the_family_mitigations_when_atlas_lists_none(
+        rag: AtlasRAG) -> None:
+    answer = compose(rag, "does AML.M0903 mitigate AML.T0901.002?", "verify")
+    assert lead(answer).startswith("**No.**")
+    assert "its parent" in lead(answer) and "AML.M0901" in lead(answer)
+
+
+def test_a_mitigation_picked_by_name_in_an_attack_question_is_that_mitigation(
+        rag: AtlasRAG) -> None:
+    question = "which mitigations does AML.T0901 have?"
+    first = compose(rag, question, "list", "mitigation")
+    answer = compose(rag, "the throttling one - how would that work in practice for our "
+                     "orchard weather station feeds", "attack", history=[(question, first.text)])
+    assert lead(answer).startswith("**Beacon Throttling** ([AML.M0901])")
 
 
 def test_an_either_or_check_names_the_one_that_holds(rag: AtlasRAG) -> None:

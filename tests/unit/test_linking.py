@@ -371,3 +371,13 @@ def test_a_lower_case_english_name_word_names_its_object_only_when_search_agrees
     # Search on the message finding the object confirms the everyday word.
     monkeypatch.setattr(english, "_searched", lambda text: {"AML.CS0902"})
     assert confidence(english, text) == pytest.approx(0.8)
+
+
+def test_a_span_found_in_the_corrected_text_is_moved_onto_the_typed_text() -> None:
+    from atlas_rag.conversation.linking import Link, _span_mapper
+
+    typed, corrected = "how many exfil ones (not sub)", "how many exfiltration ones (not sub)"
+    moved = _span_mapper(typed, corrected)(Link("AML.TA0010", 0.5, "corrected", (9, 21)))
+    assert moved.span == (9, 14) and typed[9:14] == "exfil"
+    later = _span_mapper(typed, corrected)(Link("AML.TA0010", 0.5, "corrected", (22, 26)))
+    assert typed[slice(*later.span)] == "ones"

@@ -270,8 +270,10 @@ class Linker:
         taken = [link.span for link in exact if link.span]
         found = list(exact)
         ids = {link.id for link in exact}
-        for link in (by_terms + self._corrected_names(text, corrected) + self._clipped_names(text)
-                     + self._name_words(corrected)):
+        in_text = _span_mapper(text, corrected)
+        for link in (by_terms + [in_text(link) for link in self._corrected_names(text, corrected)]
+                     + self._clipped_names(text)
+                     + [in_text(link) for link in self._name_words(corrected)]):
             if link.id not in ids and not _overlaps(link.span, taken):
                 found.append(link)
                 ids.add(link.id)
@@ -572,6 +574,34 @@ def _cut_short(typed: Sequence[str], name: Sequence[str]) -> bool:
     return (len(typed) == len(name) and typed != list(name)
             and all(t == whole or (len(t) >= CLIPPED_LENGTH and whole.startswith(t))
                     for t, whole in zip(typed, name, strict=True)))
+
+
+def _span_mapper(text: str, corrected: str) -> Callable[[Link], Link]:
+    """A link found in ``corrected`` (``text`` with some words replaced) with its span moved
+    onto ``text``: a replaced word's span is the typed word's, so the rest of the message is
+    cut where the user typed the name ("exfil" corrected to "exfiltration")."""
+    if corrected == text:
+        return lambda link: link
+    typed = list(re.finditer(r"[A-Za-z]+|[^A-Za-z]+", text))
+    fixed = list(re.finditer(r"[A-Za-z]+|[^A-Za-z]+", corrected))
+    if len(typed) != len(fixed):  # not word for word: leave the spans as they are
+        return lambda link: link
+
+    def moved(position: int, end: bool) -> int:
+        for was, now in zip(typed, fixed, strict=True):
+            if now.start() <= position < now.end() or (end and position == now.end()):
+                if was.group(0) == now.group(0):
+                    return was.start() + position - now.start()
+                return was.end() if end else was.start()
+        return len(text) if end else position
+
+    def in_text(link: Link) -> Link:
+        if link.span is None:
+            return link
+        return Link(link.id, link.confidence, link.how,
+                    (moved(link.span[0], False), moved(link.span[1], True)))
+
+    return in_text
 
 
 def _overlaps(span: tuple[int, int] | None, taken: Iterable[tuple[int, int] | None]) -> bool:

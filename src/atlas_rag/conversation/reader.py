@@ -404,8 +404,11 @@ class Reader:
             # "what else did that one use" after a list of one: that item.
             reading.subjects, reading.source = [Link(state.items[0], 0.9, "item")], "ordinal"
             return
-        named = self.linker.item_named(reading.question, state.items + state.subjects
-                                       + self._shown_beside_items(state, reading.question))
+        # The list's own items first: "the deepfake one" is the listed Generate Deepfakes, not
+        # Deepfake-Assisted Phishing shown beside its parent.
+        named = (self.linker.item_named(reading.question, state.items + state.subjects)
+                 or self.linker.item_named(reading.question, state.items + state.subjects
+                                           + self._shown_beside_items(state, reading.question)))
         named = named or self._named_relative(state, reading.question)
         # "which tactic is the image trick under"; not "what about X", which asks the last
         # question again of something new.
@@ -788,10 +791,13 @@ class Reader:
         """Search alone finds one clear subject for the message."""
         return self.sure_link(text) is not None
 
-    def checked(self, question: str, links: Links, state: State) -> Check | None:
+    def checked(self, question: str, links: Links, state: State,
+                target: str = "") -> Check | None:
         """The relation a yes/no question checks, if it asks one (see ``checking``): the
         objects it names firmly, the conversation's subject when it points back, and for a
-        mitigation or case study alone, the technique the rest of the message describes."""
+        mitigation or case study alone, the technique the rest of the message describes (for
+        one pointed back at, only when search is sure of it and the classifier did not read
+        case studies asked for, ``target``: "did that happen anywhere" asks for those)."""
         if not asks_yes_no(question):
             return None
         ordered = sorted(links.links, key=lambda link: link.span[0] if link.span else 0)
@@ -809,16 +815,26 @@ class Reader:
             return Check(named[0], listed) if listed and asks_yes_no(question) else None
         pointed = state.subjects[:1] if points_back(question) else []
         check = asked_check(question, named, pointed)
-        if check is None and len(named) == 1 and not pointed:
-            record = self.catalog.records[named[0]]
-            span = next(link.span for link in ordered if link.id == record.id)
+        # One object, named or pointed back at ("does it cover thread poisoning?"), checked
+        # against what the rest of the message describes.
+        if pointed:
+            # Not "does it cover thread poisoning too or just memory": "or" offers two things,
+            # which one search of the message cannot tell apart.
+            alone = pointed if (target != "case_study" and not named
+                                and not _OR.search(question)) else []
+        else:
+            alone = named
+        if check is None and len(alone) == 1:
+            record = self.catalog.records[alone[0]]
+            span = next((link.span for link in ordered if link.id == record.id), None)
             rest = question[: span[0]] + " " + question[span[1]:] if span else question
             beyond = set(self.subject_words(rest)) - set(tokenize(record.name))
             if record.type in CHECKS_TECHNIQUES and beyond:
                 found = self.linker.search(self.linker.correct(rest), TECHNIQUE_TYPES, 5)
                 related = set(record.techniques) | set(
                     step.technique for step in record.procedure)
-                other = next((f for f in found if f.id in related), None) or _sure(found)
+                among = next((f for f in found if f.id in related), None) if named else None
+                other = among or _sure(found)
                 check = Check(record.id, (other.id,)) if other is not None else None
         return check
 
@@ -864,6 +880,8 @@ def _sure(found: list[Link]) -> Link | None:
     return found[0] if found and found[0].confidence >= SEARCH_SURE else None
 
 
+# English's coordinating "or": a message offering alternatives.
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
 # English's plural personal pronouns: in a question about the objects just discussed ("which
 # tactics are they in", "their case studies"), they are those objects. (Not in _PLURAL: in
 # "how would they get in", "they" is the adversary, not the items shown.)
@@ -887,6 +905,13 @@ def asks_jointly(question: str) -> bool:
 def points_at_one(question: str) -> bool:
     """The message points at one thing ("it", "this", "that")."""
     return bool(_SINGULAR.search(question))
+
+
+def names_one(question: str) -> bool:
+    """The message opens by naming one item of a set in words of its own ("the human approval
+    one - how would that work"): the phrase set before the question is its topic, where "the
+    attacker gets when one of those ..." inside a sentence is no such phrase."""
+    return bool(_NAMED_ONE.match(without_opening(question).lstrip(" ,.:;-")))
 
 
 def points_at_several(question: str) -> bool:
@@ -1157,7 +1182,7 @@ def yes_or_no(reader: Reader, clues: Clues, intent: str) -> str | None:
     if ((intent in NOT_CHECKS and intent != "compare") or intent in GIVEN_SUBJECTS
             or clues.ordinal is not None):
         return None  # a message about the list or case study just shown is read as such
-    check = reader.checked(clues.question, clues.links, clues.state)
+    check = reader.checked(clues.question, clues.links, clues.state, clues.prediction.target)
     if check is None:
         return None
     kinds = {reader.catalog.records[i].type for i in (check.subject, *check.others)}

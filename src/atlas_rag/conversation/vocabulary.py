@@ -3,7 +3,8 @@
 They are ATLAS's own kinds of object with their usual synonyms, the verbs and nouns of
 asking, the words asking for a whole ("in total", "all that exist", "enumerate") or for the
 release as it stands ("how many are there now", "currently", "today", "right now", "at the
-moment", "at present", "so far"), of setting two side
+moment", "at present", "so far") or as a whole ("in this release", "in the current version"),
+of setting two side
 by side ("vs", "versus") and for
 its presentation ("in matrix order", "sorted"), of filing one under another ("which tactic
 is it under", "does it belong to"), and the verbs of membership ("which techniques appear in
@@ -31,7 +32,7 @@ same whole full all every each continue summary summarize summarise overview tot
 altogether entire complete exist exists existing enumerate name names defined order ordered
 sorted sequence matrix under belong belongs appear appears appeared involve involves involved
 include includes included contain contains contained occur occurs occurred up now currently
-current today presently nowadays moment present right far vs versus"""
+current today presently nowadays moment present right far release version vs versus"""
 ASKING_WORDS = tuple(dict.fromkeys(ASKING_TEXT.split()))
 ASKING_TERMS = frozenset(tokenize(ASKING_TEXT))
 

@@ -15,7 +15,8 @@ DETAIL_CHARS = 220
 
 @composes("verify")
 def verify(ctx: Context, reading: Reading) -> Reply:
-    check = ctx.reader.checked(reading.question, reading.links, reading.state)
+    check = ctx.reader.checked(reading.question, reading.links, reading.state,
+                               reading.prediction.target if reading.prediction else "")
     if check is None:  # the reading changed since: answer what the classifier read
         fallback = reading.prediction.intent if reading.prediction else "explain"
         return COMPOSERS.get(fallback, COMPOSERS["explain"])(ctx, reading)
@@ -98,16 +99,31 @@ def _instead(ctx: Context, reply: Reply, a: Record, b: Record, found: Verdict) -
                 f"{reply.names(subs)}." if subs else "Both are top-level techniques.")
     other = b if a.type == "mitigation" else a
     if "mitigation" in (a.type, b.type) and other.type in TECHNIQUE_TYPES:
-        technique = other
-        listed = sorted(technique.mitigations)
-        return (f"ATLAS lists {len(listed)} {kind_name('mitigation', len(listed))} against "
-                f"{technique.name}: {reply.names(listed)}." if listed
-                else f"ATLAS lists no mitigations against {technique.name}.")
+        return _mitigations_instead(ctx, reply, other)
     if a.type == "case-study" or b.type == "case-study":
         study = a if a.type == "case-study" else b
         used = techniques_of_case_study(catalog, study.id)
         return f"{study.name} used {reply.names(used, limit=6)}." if used else ""
     return ""
+
+
+def _mitigations_instead(ctx: Context, reply: Reply, technique: Record) -> str:
+    """The mitigations ATLAS lists against ``technique``; when it lists none, those of its
+    family (its parent, else its sub-techniques), labelled, as a defence answer offers them."""
+    catalog = ctx.catalog
+    listed = sorted(technique.mitigations)
+    if listed:
+        return (f"ATLAS lists {len(listed)} {kind_name('mitigation', len(listed))} against "
+                f"{technique.name}: {reply.names(listed)}.")
+    none = f"ATLAS lists no mitigations against {reply.name(technique.id, bold=False)}"
+    for relative in ([technique.parent] if technique.parent else []) + sorted(
+            technique.subtechniques):
+        theirs = sorted(catalog.records[relative].mitigations) if relative in catalog else []
+        if theirs:
+            word = "its parent" if relative == technique.parent else "its sub-technique"
+            return (f"{none}; against {word} {reply.name(relative, bold=False)} it lists "
+                    f"{reply.names(theirs)}.")
+    return none + "."
 
 
 def _negated(how: str) -> str:

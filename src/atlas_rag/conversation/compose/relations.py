@@ -125,8 +125,13 @@ def _subtechniques(catalog: Catalog, record: Record) -> Listing:
 
 @relation("subtechnique", "subtechnique")
 def _siblings(catalog: Catalog, record: Record) -> Listing:
+    """A sub-technique has none under it: asked for sub-techniques, the user means its family,
+    the parent's sub-techniques, in ID order (a "3rd one" after it counts in that order).
+    The one asked about is marked, not described again: its siblings are what is new."""
     parent = catalog.parent_of(record) or record
     out = _subtechniques(catalog, parent)
+    if record.id in out.details:
+        out.details[record.id] = "the one asked about"
     out.derived, out.through = "it is one of the sub-techniques of", parent.id
     return out
 
@@ -287,6 +292,7 @@ def _answer_one(ctx: Context, reading: Reading, reply: Reply, atlas_id: str, cou
         return
     if listing.kind == "case-study":
         _closest_first(ctx, reading, record, listing)
+        _stated_fields_first(ctx, reading, listing)
     if listing.kind == "attack":
         _attack_reference(reply, record)
     else:
@@ -442,6 +448,22 @@ def _closest_first(ctx: Context, reading: Reading, record: Record, listing: List
     others = case_studies_using(ctx.catalog, _discussed_techniques(ctx, reading))
     listing.closer = sorted((i for i in others if i not in listing.ids and score.get(i, 0.0) > best),
                             key=lambda i: -score[i])[:CLOSER_SHOWN]
+
+
+def _stated_fields_first(ctx: Context, reading: Reading, listing: Listing) -> None:
+    """"real incidents involving RAG poisoning": of the case studies listed, those with the
+    fields the question states (a type, a year) first, and how many there are said; the
+    list stays whole, so its count is still ATLAS's."""
+    records = [ctx.catalog.records[i] for i in listing.ids]
+    facets = [f for f in narrow(reading.question, ctx.catalog, records) if not f.ordered]
+    if not facets or len(listing.ids) < 2:
+        return
+    kept = set.intersection(*(set(f.kept) for f in facets))
+    listing.ids.sort(key=lambda i: i not in kept)  # stable: the order within each part stays
+    label = " and ".join(f.label for f in facets)
+    said = (f"{len(kept)} of them {label}, " + ("first" if len(kept) > 1 else "listed first")
+            if kept else f"none of them {label}")
+    listing.ranked = f"{said}; {listing.ranked}" if listing.ranked else said
 
 
 def _discussed_techniques(ctx: Context, reading: Reading) -> list[str]:

@@ -14,7 +14,7 @@ from ...text import best_sentence, shorten
 from ..components import components_in
 from ..knowledge import TECHNIQUE_TYPES, Coverage, by_tactic, family, rank_mitigations, use_text
 from ..linking import BY_ID
-from ..reader import Reading
+from ..reader import Reading, names_one
 from ..reply import Reply, hit_of, join
 from ..state import recent_subjects, without_pointers
 from ..vocabulary import without_asking, without_conversing
@@ -284,10 +284,14 @@ def attack(ctx: Context, reading: Reading) -> Reply:
     reply = Reply(ctx.catalog)
     subjects = ctx.subjects(reading)
     # An item named by words of its name ("a poisoned MCP server", of "Poisoned Postmark MCP
-    # Server …") is the subject only when the message tells nothing beyond them.
+    # Server …") is the subject only when the message tells nothing beyond them; a mitigation
+    # named as one of the list ("the human approval one - how would that work for our tool")
+    # is, whatever else it says: it is no attack to search for, the user asks how it works.
     described = _describes_more(ctx, reading, ATTACK_STEP)
+    picked_control = names_one(reading.question)
     explicit = [s.id for s in reading.subjects if s.how in (*BY_ID, "ordinal")
-                or (s.how == "item" and not described)]
+                or (s.how == "item" and (not described or (
+                    picked_control and ctx.catalog.records[s.id].type == "mitigation")))]
     if explicit or (subjects and reading.source == "history" and not described):
         record = ctx.catalog.records[(explicit or subjects)[0]]
         if record.type == "case-study":
