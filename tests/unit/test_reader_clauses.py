@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_rag.conversation.reader import asks_something, head_and_rest
+from atlas_rag.conversation.reader import asks_something, head_and_rest, names_one
 
 
 @pytest.mark.parametrize(("message", "expected"), [
@@ -36,3 +36,10 @@ def test_a_rest_that_asks(rest: str) -> None:
 ])
 def test_a_rest_that_only_tells(rest: str) -> None:
     assert not asks_something(rest)
+
+
+def test_an_item_named_as_the_x_one_opens_the_message() -> None:
+    assert names_one("the human approval one - how would that work for our tool")
+    assert names_one("ok, the throttling one, how would that look")
+    # Inside a sentence "the ... one" is no phrase naming an item.
+    assert not names_one("so what does the attacker get when one of those pickles loads")
