@@ -84,6 +84,23 @@ def family(catalog: Catalog, atlas_id: str) -> list[str]:
     return [atlas_id]
 
 
+def family_instead(catalog: Catalog, record: Record, field_name: str) -> tuple[str, list[str]] | None:
+    """When ``record`` lists nothing in ``field_name``: the first of its family (its parent,
+    else its sub-techniques in ID order) that lists something, with what it lists (sorted);
+    None when none does."""
+    parent = catalog.parent_of(record)
+    for other in ([parent.id] if parent else []) + sorted(record.subtechniques):
+        related = sorted(getattr(catalog.records[other], field_name))
+        if related:
+            return other, related
+    return None
+
+
+def relative_word(record: Record, relative: str) -> str:
+    """How ``relative`` stands to ``record``: "its parent" or "its sub-technique"."""
+    return "its parent" if relative == record.parent else "its sub-technique"
+
+
 def rolled_up(catalog: Catalog, atlas_id: str, field_name: str) -> list[Related]:
     """A technique's mitigations or case studies, then those of its sub-techniques (labelled);
     each sorted by ID, no repeats."""

@@ -825,18 +825,26 @@ class Reader:
         else:
             alone = named
         if check is None and len(alone) == 1:
-            record = self.catalog.records[alone[0]]
-            span = next((link.span for link in ordered if link.id == record.id), None)
-            rest = question[: span[0]] + " " + question[span[1]:] if span else question
-            beyond = set(self.subject_words(rest)) - set(tokenize(record.name))
-            if record.type in CHECKS_TECHNIQUES and beyond:
-                found = self.linker.search(self.linker.correct(rest), TECHNIQUE_TYPES, 5)
-                related = set(record.techniques) | set(
-                    step.technique for step in record.procedure)
-                among = next((f for f in found if f.id in related), None) if named else None
-                other = among or _sure(found)
-                check = Check(record.id, (other.id,)) if other is not None else None
+            check = self._against_described(question, alone[0], ordered, related_first=bool(named))
         return check
+
+    def _against_described(self, question: str, atlas_id: str, ordered: Sequence[Link],
+                           related_first: bool) -> Check | None:
+        """A mitigation or case study checked against the technique the rest of the message
+        describes: with ``related_first`` (the object was named), the first one found that it
+        is related to, else the one search is sure of; None when the rest describes nothing."""
+        record = self.catalog.records[atlas_id]
+        if record.type not in CHECKS_TECHNIQUES:
+            return None
+        span = next((link.span for link in ordered if link.id == record.id), None)
+        rest = question[: span[0]] + " " + question[span[1]:] if span else question
+        if not set(self.subject_words(rest)) - set(tokenize(record.name)):
+            return None
+        found = self.linker.search(self.linker.correct(rest), TECHNIQUE_TYPES, 5)
+        related = set(record.techniques) | set(step.technique for step in record.procedure)
+        among = next((f for f in found if f.id in related), None) if related_first else None
+        other = among or _sure(found)
+        return Check(record.id, (other.id,)) if other is not None else None
 
     def _of_listed_kind(self, atlas_id: str, items: Sequence[str]) -> bool:
         """An object of the kind of every item listed (techniques and sub-techniques are one

@@ -5,7 +5,13 @@ from __future__ import annotations
 from ...records import Record
 from ...text import opening, shorten
 from ..checking import Check, Verdict, verdict
-from ..knowledge import TECHNIQUE_TYPES, family, techniques_of_case_study
+from ..knowledge import (
+    TECHNIQUE_TYPES,
+    family,
+    family_instead,
+    relative_word,
+    techniques_of_case_study,
+)
 from ..reader import Reading
 from ..reply import Reply, kind_name
 from .base import COMPOSERS, Context, composes
@@ -116,13 +122,11 @@ def _mitigations_instead(ctx: Context, reply: Reply, technique: Record) -> str:
         return (f"ATLAS lists {len(listed)} {kind_name('mitigation', len(listed))} against "
                 f"{technique.name}: {reply.names(listed)}.")
     none = f"ATLAS lists no mitigations against {reply.name(technique.id, bold=False)}"
-    for relative in ([technique.parent] if technique.parent else []) + sorted(
-            technique.subtechniques):
-        theirs = sorted(catalog.records[relative].mitigations) if relative in catalog else []
-        if theirs:
-            word = "its parent" if relative == technique.parent else "its sub-technique"
-            return (f"{none}; against {word} {reply.name(relative, bold=False)} it lists "
-                    f"{reply.names(theirs)}.")
+    found = family_instead(catalog, technique, "mitigations")
+    if found:
+        relative, theirs = found
+        return (f"{none}; against {relative_word(technique, relative)} "
+                f"{reply.name(relative, bold=False)} it lists {reply.names(theirs)}.")
     return none + "."
 
 

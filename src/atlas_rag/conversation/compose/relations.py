@@ -16,9 +16,11 @@ from ..knowledge import (
     TARGET_TYPES,
     TECHNIQUE_TYPES,
     case_studies_using,
+    family_instead,
     kind_family,
     matrix_order,
     rank_mitigations,
+    relative_word,
     rolled_up,
     techniques_of,
     techniques_of_case_study,
@@ -590,15 +592,15 @@ def nearest_instead(ctx: Context, reply: Reply, record: Record, listing: Listing
     if listing.kind not in ("mitigation", "case-study") or record.type not in TECHNIQUE_TYPES:
         return
     field_name = "mitigations" if listing.kind == "mitigation" else "case_studies"
+    found_in_family = family_instead(ctx.catalog, record, field_name)
+    if found_in_family:
+        relative, related = found_in_family
+        _nearest_list(ctx, reply, listing,
+                      f"{relative_word(record, relative)} {reply.name(relative, bold=False)}",
+                      related, relative)
+        return
     parent = ctx.catalog.parent_of(record)
     family = ([parent.id] if parent else []) + list(record.subtechniques)
-    for other in family:
-        related = sorted(getattr(ctx.catalog.records[other], field_name))
-        if related:
-            relation_word = "its parent" if other == record.parent else "its sub-technique"
-            _nearest_list(ctx, reply, listing, f"{relation_word} {reply.name(other, bold=False)}",
-                          related, other)
-            return
     found = ctx.search(record.name + ". " + opening(record.description, 1), TECHNIQUE_TYPES,
                        k=NEIGHBOUR_SEARCH)
     neighbours = [h for h in found if h.id != record.id and h.id not in family
