@@ -164,12 +164,23 @@ class GroundedAnswerer:
 
     def _unknown(self, reading: Reading) -> Reply:
         """An ID the release does not hold: said so, and counted as declining to answer, since
-        ATLAS has nothing to say of it."""
-        reply = Reply(self.catalog, kind="unknown", abstained=True)
-        ids = join(reading.links.unknown_ids)
-        reply.para(f"{ids} {'is' if len(reading.links.unknown_ids) == 1 else 'are'} not in "
+        ATLAS has nothing to say of it; unless it numbers a sub-technique of a technique ATLAS
+        holds ("AML.T0051.004"), whose family is then shown: what the ID was meant to find."""
+        unknown = reading.links.unknown_ids
+        parents = list(dict.fromkeys(i.rsplit(".", 1)[0] for i in unknown))
+        family = all(i.count(".") == 2 for i in unknown) and all(p in self.catalog for p in parents)
+        reply = Reply(self.catalog, kind="unknown", abstained=not family)
+        ids = join(unknown)
+        reply.para(f"{ids} {'is' if len(unknown) == 1 else 'are'} not in "
                    f"ATLAS {self.catalog.version}. Check the ID on https://atlas.mitre.org, or "
                    "describe what you are looking for and I will find the closest entries.")
+        for parent in parents if family else []:
+            subs = self.catalog.records[parent].subtechniques
+            reply.para(f"{reply.name(parent)} has {len(subs) or 'no'} "
+                       f"sub-technique{'' if len(subs) == 1 else 's'} in ATLAS {self.catalog.version}"
+                       + (":" if subs else "."))
+            for sub in subs:
+                reply.item(sub, reply.name(sub, bold=False))
         return reply
 
     def _missing_item(self, reading: Reading) -> Reply:

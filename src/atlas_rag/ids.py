@@ -10,11 +10,17 @@ ATLAS_ID_RE = re.compile(r"(?<![\w.])aml\.(ta|t|m|cs)([0-9]{4})(?:\.([0-9]{3}))?
 # ATT&CK techniques (T1596, T1596.002) and tactics (TA0043).
 ATTACK_ID_RE = re.compile(r"(?<![\w.])(ta|t)([0-9]{4})(?:\.([0-9]{3}))?(?![\w])", re.IGNORECASE)
 
+# The kinds whose bare IDs people shorten by dropping the leading zeros ("m15", "cs42"):
+# ATT&CK numbers nothing with M or CS, and a bare T or TA with fewer digits is a product name
+# ("T5") as often as an ID.
+SHORTENED_KINDS = ("M", "CS")
 _PREFIX_TYPES = {"TA": "tactic", "T": "technique", "M": "mitigation", "CS": "case-study"}
 
 # The loose forms people type: "M0015", "cs0042", "AML-T0043-001", "AML.T0043.1", "aml t0051",
 # "T0051.001". With the AML prefix any separator and 1-4 digits are accepted; without it the
-# letters must touch exactly four digits, so "T5" (a model) or "m 2" are not read as IDs.
+# letters must touch exactly four digits, so "T5" (a model) or "m 2" are not read as IDs; on
+# request (``shortened``) also two or three digits after M or CS ("m15", "cs42"), which the
+# caller keeps only when the object exists: "M365" is a product, "M62" a road.
 _LOOSE_RE = re.compile(
     r"(?<![\w.])(?:(?P<aml>aml)[\s._-]{0,2})?(?P<kind>ta|cs|t|m)(?P<sep>[\s._-]?)(?P<num>\d{1,4})"
     r"(?:[._-](?P<sub>\d{1,3}))?(?![\w])",
@@ -31,6 +37,7 @@ class IdMention:
     prefixed: bool  # written with "AML"; a bare "TA0003" may also be an ATT&CK ID
     start: int
     end: int
+    shortened: bool = False  # bare, without the leading zeros ("m15")
 
     @property
     def bare(self) -> str:
@@ -38,24 +45,27 @@ class IdMention:
         return self.atlas_id.removeprefix("AML.")
 
 
-def find_id_mentions(text: str) -> list[IdMention]:
+def find_id_mentions(text: str, shortened: bool = False) -> list[IdMention]:
     """Every ID-like mention in ``text`` in any form users type, read as ATLAS IDs, in order.
 
     Whether each names a real object is the catalog's business; a bare form (``TA0003``,
     ``T1190``) is also what ATT&CK calls its own objects, which ``prefixed`` tells apart.
+    With ``shortened``, bare M and CS numbers of two or three digits count too ("m15").
     """
     found = []
     for match in _LOOSE_RE.finditer(text):
         prefixed = bool(match.group("aml"))
         number = match.group("num")
-        if not prefixed and (match.group("sep") or len(number) != 4):
-            continue
         kind = match.group("kind").upper()
+        short = shortened and kind in SHORTENED_KINDS and len(number) in (2, 3)
+        if not prefixed and (match.group("sep") or not (len(number) == 4 or short)):
+            continue
         sub = match.group("sub")
         atlas_id = f"AML.{kind}{int(number):04d}" + (f".{int(sub):03d}" if sub else "")
         if sub and kind != "T":
             continue  # only techniques have sub-techniques
-        found.append(IdMention(match.group(0), atlas_id, prefixed, match.start(), match.end()))
+        found.append(IdMention(match.group(0), atlas_id, prefixed, match.start(), match.end(),
+                               shortened=not prefixed and len(number) != 4))
     return found
 
 

@@ -68,7 +68,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["how would someone clone our pricing model through its API?"],
     ),
     "greeting": (["hello!", "hey there, good morning"], ["hello, what is AML.T0051?"]),
-    "thanks": (["thanks, that's exactly what I needed", "cheers"], ["thanks, and its mitigations?"]),
+    "thanks": (["thanks, that's exactly what I needed", "cheers",
+                # thanks with a word on what the user does next, asking nothing
+                "thanks, passing this on to the platform team"],
+               ["thanks, and its mitigations?", "thx. now show me the case studies for it"]),
     "help": (["what can you do?", "which ATLAS release are you using?",
               # a capability question, then who the user is
               "what are you able to do for me, I own the model registry and the training pipelines",
@@ -145,7 +148,7 @@ def test_a_conversation_with_ordinals_pronouns_and_a_topic_shift(full: Full) -> 
 
 
 def test_odd_id_forms_and_the_attack_reading_of_a_bare_id(full: Full) -> None:
-    for text, expected in (("M0015", "AML.M0015"), ("cs0042", "AML.CS0042"),
+    for text, expected in (("M0015", "AML.M0015"), ("cs0042", "AML.CS0042"), ("m15?", "AML.M0015"),
                            ("AML-T0043-001", "AML.T0043.001"), ("AML.T0043.1", "AML.T0043.001")):
         assert full.rag.ask(text).citations[0] == expected, text
     tactic = full.rag.ask("TA0003")
@@ -281,3 +284,14 @@ def test_the_x_one_is_a_listed_item_before_a_sub_technique_shown_beside_one(full
     answer = full.rag.ask("the deepfake one, what tactic is it in",
                           [("map this: a fake recruiter called with a cloned face", shown)])
     assert answer.subject == "AML.T0088" and "AML.TA0001" in answer.citations
+
+
+def test_which_one_picks_the_listed_item_the_rest_of_the_message_describes(full: Full) -> None:
+    """"which one is it when ..." right after a list: the listed item the description fits,
+    answered as that item; "which one has the most case studies" is no such description."""
+    history: list[tuple[str, str]] = []
+    ask(full, "sub-techniques of AML.T0051", history)
+    answer = ask(full, "which one is it when a web page our assistant summarises carries "
+                       "hidden orders for it", history)
+    assert answer.subject == "AML.T0051.001" and "AML.T0051.001" in answer.text[:200]
+    assert full.rag.answerer.read("which one has the most case studies", history).intent != "explain"

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from atlas_rag import Answer, AtlasRAG
+from atlas_rag.conversation.facets import year_facet
 from atlas_rag.conversation.intents import Prediction
 from atlas_rag.ids import find_ids
+from atlas_rag.lexical import tokenize
 
 pytestmark = pytest.mark.unit
 
@@ -200,12 +202,32 @@ def test_an_unknown_id_is_said_to_be_unknown_and_declined(rag: AtlasRAG) -> None
     assert "AML.T0999 is not in ATLAS 0.9.0" in answer.text
 
 
+def test_an_unknown_sub_technique_of_a_known_technique_shows_its_family(rag: AtlasRAG) -> None:
+    """A number past the end of a real family is answered with the family, not declined."""
+    answer = compose(rag, "what is AML.T0901.007?", "explain")
+    assert not answer.abstained and "AML.T0901.007 is not in ATLAS 0.9.0" in answer.text
+    family = rag.answerer.catalog.records["AML.T0901"].subtechniques
+    assert family and answer.citations[0] == "AML.T0901" and set(family) <= set(answer.citations)
+
+
 def test_a_list_narrowed_by_a_year_keeps_the_objects_of_that_year(rag: AtlasRAG) -> None:
     answer = compose(rag, "case studies from 2025", "list", "case_study")
     assert answer.items == ["AML.CS0902"]  # its incident date is 2025-02-14; CS0901's is 2024
     assert "**1** case study from 2025" in lead(answer)
     none = compose(rag, "case studies from 2019", "list", "case_study")
     assert none.items == [] and "no case studies from 2019" in none.text
+
+
+def test_the_words_dating_a_year_are_used_up_by_it(rag: AtlasRAG) -> None:
+    """"case studies dated 2025": "dated" goes with the year; left over, it would be read as
+    describing the case studies and pick the closest of them."""
+    records = list(rag.answerer.catalog)
+    facet = year_facet("all the case studies dated 2025, reported that year", rag.answerer.catalog,
+                       records)
+    assert facet is not None and {"2025", *tokenize("dated reported year")} <= facet.words
+    left = [w for w in rag.answerer.reader.subject_words("all the case studies dated 2025")
+            if w not in facet.words]
+    assert left == []
 
 
 def test_a_list_narrowed_by_maturity_keeps_that_maturity(rag: AtlasRAG) -> None:

@@ -150,6 +150,9 @@ def test_loose_id_forms_are_read_as_atlas_ids(text: str, expected: str, prefixed
     [
         "the T5 model",  # a model name, not four digits
         "m 2 screws",
+        "an m2 laptop",  # one digit
+        "the T800 robot",  # a bare T needs four digits
+        "ta12 form",
         "version 5.6.0",
         "AML.TA0003.1",  # only techniques have sub-techniques
         "MT0051",
@@ -158,6 +161,15 @@ def test_loose_id_forms_are_read_as_atlas_ids(text: str, expected: str, prefixed
 )
 def test_things_that_are_not_ids_are_not_read_as_ids(text: str) -> None:
     assert find_id_mentions(text) == []
+    assert find_id_mentions(text, shortened=True) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [("m15", "AML.M0015"), ("CS42", "AML.CS0042"),
+                                               ("M365", "AML.M0365")])
+def test_shortened_ids_are_read_on_request(text: str, expected: str) -> None:
+    assert find_id_mentions(f"what about {text}?") == []
+    [mention] = find_id_mentions(f"what about {text}?", shortened=True)
+    assert (mention.atlas_id, mention.shortened) == (expected, True)
 
 
 def test_read_id_takes_only_a_whole_id() -> None:

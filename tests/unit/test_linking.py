@@ -27,6 +27,8 @@ def linker(rag: AtlasRAG) -> Linker:
         ("aml t0903", "AML.T0903"),
         ("cs0902", "AML.CS0902"),
         ("TA0902?", "AML.TA0902"),
+        ("what does m901 cover", "AML.M0901"),  # leading zero dropped
+        ("cs902?", "AML.CS0902"),
     ],
 )
 def test_ids_in_every_form_link_with_full_confidence(linker: Linker, text: str, expected: str) -> None:
@@ -43,6 +45,11 @@ def test_an_attack_id_links_to_the_atlas_object_that_references_it(linker: Linke
 def test_an_unknown_atlas_id_is_reported_not_linked(linker: Linker) -> None:
     found = linker.link("what is AML.T0999 and M0999")
     assert found.links == [] and found.unknown_ids == ["AML.T0999", "AML.M0999"]
+
+
+def test_a_shortened_id_of_no_object_is_a_name_not_an_unknown_id(linker: Linker) -> None:
+    found = linker.link("the M365 rollout and the M62 roadworks")
+    assert found.unknown_ids == [] and not any(link.how == "id" for link in found.links)
 
 
 def test_a_bare_attack_style_id_unknown_to_both_is_not_called_an_atlas_id(linker: Linker) -> None:

@@ -19,6 +19,7 @@ from atlas_rag.conversation.state import (
     without_ordinal,
 )
 from atlas_rag.conversation.vocabulary import (
+    closes_with_thanks,
     shifts_topic,
     without_asking,
     without_defining,
@@ -215,6 +216,23 @@ def test_an_inline_list_of_another_kind_than_the_one_object_of_the_lead_is_its_l
 ])
 def test_a_new_topic_is_announced_at_the_opening(text: str, shifts: bool) -> None:
     assert shifts_topic(text) is shifts
+
+
+@pytest.mark.parametrize("text, closes", [
+    ("thanks, sending it to the team", True),
+    ("great thanks, that will do for the standup", True),
+    ("cheers for the help earlier, the board liked the chart", True),
+    ("filed the ticket. thx", True),
+    ("thank you", True),
+    ("thanks, what about the beacon sweep", False),  # a question follows
+    ("thx. now show me the silo probes", False),  # a request follows
+    ("thanks! and for the ledger bot?", False),
+    ("ok thanks, compare the two", False),
+    ("we filed the ticket about the beacon sweep", False),  # no thanks
+    ("thanks " + "the beacon sweep hit our ledger bot again " * 3, False),  # too long to close
+])
+def test_a_message_that_thanks_and_asks_nothing_closes(text: str, closes: bool) -> None:
+    assert closes_with_thanks(text) is closes
 
 
 @pytest.mark.parametrize("text, kept", [

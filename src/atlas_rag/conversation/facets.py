@@ -19,6 +19,11 @@ from ..records import Record
 from .linking import SYSTEM_PREFIXES
 
 _YEAR_RE = re.compile(r"\b(19[89]\d|20\d\d)\b")
+# The words that put a year to an object ("dated 2026", "reported in 2025", "a 2024 date"): a
+# closed class of English words of dating, used up by the year they go with, so they are not
+# read as describing the objects.
+DATING_TERMS = frozenset(tokenize(
+    "date dated dates dating year years published reported happened occurred added released"))
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def year_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Fa
     if not years:
         return None
     kept = tuple(r.id for r in records if date_of(r)[:4] in years)
-    return Facet(kept, "from " + " or ".join(years), frozenset(years))
+    return Facet(kept, "from " + " or ".join(years), frozenset(years) | DATING_TERMS)
 
 
 def maturity_facet(question: str, catalog: Catalog, records: Sequence[Record]) -> Facet | None:

@@ -212,9 +212,11 @@ class Linker:
         conversation, a number alone is the ID it numbers there ("is 0053 under execution"
         after AML.T0053 was shown) and ".002" is the discussed technique family's sub-technique."""
         found = Links(self._sibling_ids(text, context[:1]) + self._numbers_alone(text, context))
-        for mention in find_id_mentions(text):
+        for mention in find_id_mentions(text, shortened=True):
             span = (mention.start, mention.end)
             known = mention.atlas_id in self.catalog
+            if mention.shortened and not known:
+                continue  # "M365": a product's name, not an ATLAS ID cut short
             referencing = [] if mention.prefixed else self.catalog.by_attack(mention.bare)
             if known:
                 found.links.append(Link(mention.atlas_id, ID_CONFIDENCE, "id", span))

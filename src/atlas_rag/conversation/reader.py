@@ -52,6 +52,7 @@ from .state import (
 from .steps import asked_steps, step_position
 from .vocabulary import (
     ASKING_TERMS,
+    closes_with_thanks,
     shifts_topic,
     without_conversing,
     without_defining,
@@ -68,6 +69,15 @@ IN_ATLAS = 0.55
 # "them" as spoken and typed: "list em").
 _PLURAL = re.compile(r"\b(them|em|those|these|all of them|both|either|each)\b", re.IGNORECASE)
 _SINGULAR = re.compile(r"\b(it|its|it's|this|that)\b", re.IGNORECASE)
+# "which one is it when ...", "so which of those is the ...": English's singular interrogative
+# picking one of a set, opening the message (after a discourse marker).
+_WHICH_ONE = re.compile(
+    r"^\W*(?:(?:so|ok|okay|and|but|then|right)\W+)?which\s+(?:one|of\s+(?:them|those|these|em)"
+    r"\s+(?:is|was)\b)", re.IGNORECASE)
+WHICH_SEARCH = 30  # results searched for the listed items (a list shows at most a few dozen)
+WHICH_OWN_WORDS = 2  # a description, not "which one has the most"
+# The relations a technique's answer rolls up from its sub-techniques (``rolled_up``).
+ROLLED_UP = ("case_study", "mitigation")
 # English's dual pointer: "both" is two objects, never the items of a longer list.
 _BOTH = re.compile(r"\b(both)\b", re.IGNORECASE)
 # "that one" points at an item shown, not at what the answer was about (English "one" as a
@@ -409,7 +419,7 @@ class Reader:
         named = (self.linker.item_named(reading.question, state.items + state.subjects)
                  or self.linker.item_named(reading.question, state.items + state.subjects
                                            + self._shown_beside_items(state, reading.question)))
-        named = named or self._named_relative(state, reading.question)
+        named = named or self._named_relative(state, reading.question) or self._which_listed(reading)
         # "which tactic is the image trick under"; not "what about X", which asks the last
         # question again of something new.
         if not named and state.items_in_last and not _ELLIPSIS.search(reading.question):
@@ -568,6 +578,19 @@ class Reader:
         return [i for i in shown if self.catalog.records[i].type in TECHNIQUE_TYPES
                 and tactics & set(self.catalog.tactics_of(self.catalog.records[i]))]
 
+    def _which_listed(self, reading: Reading) -> str | None:
+        """"which one is it when the page has instructions baked in" right after a list: the
+        listed item search ranks first, among the list's kinds, for the words that follow."""
+        state, match = reading.state, _WHICH_ONE.search(reading.question)
+        if match is None or not state.items_in_last or len(state.items) < 2:
+            return None
+        rest = reading.question[match.end():]
+        if len(self.own_words(rest)) < WHICH_OWN_WORDS:
+            return None
+        listed = [i for i in state.items if i in self.catalog]
+        kinds = tuple(dict.fromkeys(self.catalog.records[i].type for i in listed))
+        return next((f.id for f in self.searched(rest, kinds, WHICH_SEARCH) if f.id in listed), None)
+
     def _described_item(self, reading: Reading) -> str | None:
         """A follow-up about one thing that describes one of the objects just shown in words
         of its own ("the markdown image thing - what technique is that", "controls for the
@@ -699,10 +722,13 @@ class Reader:
         """A technique named by the words of its name, in a message that describes more than
         the name ("an injected prompt can sit dormant until the user says something specific
         later"), is the sub-technique of it that search surely finds first for the message:
-        the description says which form it is."""
+        the description says which form it is. Not when the message lists its case studies or
+        mitigations ("has prompt injection actually been seen in the wild"): the rest of such
+        a message says what is asked, and the technique's answer holds its sub-techniques'."""
         record = self.catalog.records[link.id]
         if (link.how != "name-terms" or not record.subtechniques
-                or len(self.own_words(reading.question, [link.id])) <= DESCRIBED_ASPECT):
+                or len(self.own_words(reading.question, [link.id])) <= DESCRIBED_ASPECT
+                or (reading.intent in ("list", "count") and reading.target in ROLLED_UP)):
             return link
         sure = self.sure_link(reading.question, TECHNIQUE_TYPES)
         if sure is not None and sure.id in record.subtechniques:
@@ -1004,6 +1030,32 @@ def names_atlas(reader: Reader, clues: Clues, intent: str) -> str | None:
     return None
 
 
+def picks_described(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """"which one covers renting gpu time" right after a list picks one item by what it is:
+    the answer says what that item is, not a list or count of it (a kind named after "which
+    one", "which one has the most case studies", asks for a relation)."""
+    match = _WHICH_ONE.search(clues.question)
+    if intent not in ("list", "count") or match is None or not clues.state.items_in_last:
+        return None
+    rest = clues.question[match.end():]
+    if KIND_WORD.search(rest) or len(reader.own_words(rest)) < WHICH_OWN_WORDS:
+        return None
+    return "explain"
+
+
+def thanking(reader: Reader, clues: Clues, intent: str) -> str | None:
+    """A message that thanks and asks nothing closes the thread, whatever else it says of the
+    user's own plans ("thanks, filing it"): no object named firmly, no kind of object, no
+    item picked."""
+    if intent in ("thanks", "help", "injection") or not closes_with_thanks(
+            clues.question):
+        return None
+    if (clues.ordinal is not None or KIND_WORD.search(clues.question)
+            or any(link.confidence >= OWN_SUBJECT for link in clues.links.links)):
+        return None
+    return "thanks"
+
+
 def picks_only(reader: Reader, question: str, ordinal: int | None) -> bool:
     """The message only picks one item of the last list ("#3 on that list?", "the 2nd one",
     "last one there?"), with no word of its own and no kind of object."""
@@ -1237,7 +1289,7 @@ def asks_about_quoted(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 
 INTENT_RULES: tuple[IntentRule, ...] = (
-    picked_alone, names_atlas, unsure_decline, about_the_list, unsure_small_talk, narrowing,
+    picked_alone, picks_described, names_atlas, thanking, unsure_decline, about_the_list, unsure_small_talk, narrowing,
     ranking, inside_case_study, the_list_again, more_of_them, mitigations_of_several,
     nothing_to_map, numbered_step, yes_or_no, about_own_message, asks_about_quoted)
 

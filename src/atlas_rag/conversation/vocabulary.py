@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from ..lexical import tokenize
+from .compound import OPENERS
 
 ASKING_TEXT = """technique techniques sub-technique sub-techniques subtechnique subtechniques variant
 variants kind kinds type types tactic tactics mitigation mitigations defence defences defense
@@ -50,6 +51,16 @@ CONVERSING_WORDS = frozenset(CONVERSING_TEXT.split())
 SHIFTING_TEXT = """different another new unrelated separate switch switching change changing
 gears moving anyway anyways"""
 SHIFTING_WORDS = frozenset(SHIFTING_TEXT.split())
+# Words that thank: a closed class of English ("thank you", "cheers", "much appreciated") with
+# the chat abbreviations of "thanks".
+THANKING_TEXT = "thanks thank thx ty tysm tx cheers appreciated appreciate"
+THANKING_WORDS = frozenset(THANKING_TEXT.split())
+# Verbs that open a request in the imperative ("show me", "now map this"): a closed class of
+# the verbs of asking for an answer.
+REQUESTING_TEXT = """explain describe tell show list give map compare summarize summarise walk
+break find check look help"""
+REQUESTING_WORDS = frozenset(REQUESTING_TEXT.split())
+CLOSING_WORDS = 20  # a closing remark is short; a long message after "thanks" is a new question
 _SEGMENT_RE = re.compile(r"\s*[:;,.!?–—]\s*|\s+-+\s+")
 OPENING_WORDS = 4  # a marker is short ("ok, totally different question:")
 _WORD_RE = re.compile(r"[A-Za-z]+")
@@ -115,3 +126,25 @@ def without_asking(text: str) -> str:
 def _asking(word: str) -> bool:
     terms = set(tokenize(word))
     return bool(terms) and terms <= ASKING_TERMS
+
+
+def closes_with_thanks(text: str) -> bool:
+    """The message thanks and asks nothing: a short message with a part that opens with a word
+    of thanks or is only acknowledgements and thanks ("great thanks, thats enough for my
+    slides", "cheers for yesterday, the mapping made the board pack", "filed it. thx"), no
+    question mark, and no part that opens a question or a request ("thanks, what about ...",
+    "thx. now show me ...")."""
+    if "?" in text or len(_WORD_RE.findall(text)) > CLOSING_WORDS:
+        return False
+    thanked = False
+    for segment in _SEGMENT_RE.split(text.strip()):
+        words = [w.lower() for w in _WORD_RE.findall(segment)]
+        if not words:
+            continue
+        opener = words[1] if words[0] in ("and", "so", "now", "also", "but") and len(words) > 1 else words[0]
+        if re.fullmatch(OPENERS, opener) or opener in REQUESTING_WORDS:
+            return False
+        if words[0] in THANKING_WORDS or (set(words) <= CONVERSING_WORDS | THANKING_WORDS
+                                          and THANKING_WORDS & set(words)):
+            thanked = True
+    return thanked
