@@ -578,14 +578,20 @@ class Reader:
         return [i for i in shown if self.catalog.records[i].type in TECHNIQUE_TYPES
                 and tactics & set(self.catalog.tactics_of(self.catalog.records[i]))]
 
+    def which_described(self, question: str) -> str | None:
+        """The description after an opening "which one" ("which one is it when the page has
+        instructions baked in" -> "is it when the page ..."), when it says enough of its own;
+        None for "which one has the most"."""
+        match = _WHICH_ONE.search(question)
+        if match is None or len(self.own_words(question[match.end():])) < WHICH_OWN_WORDS:
+            return None
+        return question[match.end():]
+
     def _which_listed(self, reading: Reading) -> str | None:
         """"which one is it when the page has instructions baked in" right after a list: the
         listed item search ranks first, among the list's kinds, for the words that follow."""
-        state, match = reading.state, _WHICH_ONE.search(reading.question)
-        if match is None or not state.items_in_last or len(state.items) < 2:
-            return None
-        rest = reading.question[match.end():]
-        if len(self.own_words(rest)) < WHICH_OWN_WORDS:
+        state, rest = reading.state, self.which_described(reading.question)
+        if rest is None or not state.items_in_last or len(state.items) < 2:
             return None
         listed = [i for i in state.items if i in self.catalog]
         kinds = tuple(dict.fromkeys(self.catalog.records[i].type for i in listed))
@@ -1034,13 +1040,10 @@ def picks_described(reader: Reader, clues: Clues, intent: str) -> str | None:
     """"which one covers renting gpu time" right after a list picks one item by what it is:
     the answer says what that item is, not a list or count of it (a kind named after "which
     one", "which one has the most case studies", asks for a relation)."""
-    match = _WHICH_ONE.search(clues.question)
-    if intent not in ("list", "count") or match is None or not clues.state.items_in_last:
+    if intent not in ("list", "count") or not clues.state.items_in_last:
         return None
-    rest = clues.question[match.end():]
-    if KIND_WORD.search(rest) or len(reader.own_words(rest)) < WHICH_OWN_WORDS:
-        return None
-    return "explain"
+    rest = reader.which_described(clues.question)
+    return "explain" if rest is not None and not KIND_WORD.search(rest) else None
 
 
 def thanking(reader: Reader, clues: Clues, intent: str) -> str | None:
@@ -1289,8 +1292,8 @@ def asks_about_quoted(reader: Reader, clues: Clues, intent: str) -> str | None:
 
 
 INTENT_RULES: tuple[IntentRule, ...] = (
-    picked_alone, picks_described, names_atlas, thanking, unsure_decline, about_the_list, unsure_small_talk, narrowing,
-    ranking, inside_case_study, the_list_again, more_of_them, mitigations_of_several,
+    picked_alone, picks_described, names_atlas, thanking, unsure_decline, about_the_list,
+    unsure_small_talk, narrowing, ranking, inside_case_study, the_list_again, more_of_them, mitigations_of_several,
     nothing_to_map, numbered_step, yes_or_no, about_own_message, asks_about_quoted)
 
 

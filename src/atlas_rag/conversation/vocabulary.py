@@ -61,6 +61,9 @@ REQUESTING_TEXT = """explain describe tell show list give map compare summarize 
 break find check look help"""
 REQUESTING_WORDS = frozenset(REQUESTING_TEXT.split())
 CLOSING_WORDS = 20  # a closing remark is short; a long message after "thanks" is a new question
+# Conjunctions and adverbs that may come before a part's opening word ("and which ...", "now
+# show me ..."): a closed class of English discourse connectives.
+LEADING_WORDS = frozenset(["and", "so", "now", "also", "but"])
 _SEGMENT_RE = re.compile(r"\s*[:;,.!?–—]\s*|\s+-+\s+")
 OPENING_WORDS = 4  # a marker is short ("ok, totally different question:")
 _WORD_RE = re.compile(r"[A-Za-z]+")
@@ -141,7 +144,7 @@ def closes_with_thanks(text: str) -> bool:
         words = [w.lower() for w in _WORD_RE.findall(segment)]
         if not words:
             continue
-        opener = words[1] if words[0] in ("and", "so", "now", "also", "but") and len(words) > 1 else words[0]
+        opener = words[1] if words[0] in LEADING_WORDS and len(words) > 1 else words[0]
         if re.fullmatch(OPENERS, opener) or opener in REQUESTING_WORDS:
             return False
         if words[0] in THANKING_WORDS or (set(words) <= CONVERSING_WORDS | THANKING_WORDS
