@@ -295,3 +295,12 @@ def test_which_one_picks_the_listed_item_the_rest_of_the_message_describes(full:
                        "hidden orders for it", history)
     assert answer.subject == "AML.T0051.001" and "AML.T0051.001" in answer.text[:200]
     assert full.rag.answerer.read("which one has the most case studies", history).intent != "explain"
+
+
+def test_a_technique_named_in_a_question_for_its_case_studies_stays_that_technique(full: Full) -> None:
+    """The rest of a question asking a technique's case studies says what is asked, not which
+    sub-technique: the named technique answers, its sub-techniques' case studies rolled up."""
+    reading = full.rag.answerer.read(
+        "has prompt injection ever actually happened to real companies or is it all theory")
+    assert (reading.intent, reading.target) == ("list", "case_study")
+    assert [link.id for link in reading.subjects][:1] == ["AML.T0051"]
